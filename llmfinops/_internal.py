@@ -1,0 +1,61 @@
+"""Internal error handling: log and warn once, never break the user's call."""
+
+from __future__ import annotations
+
+__all__ = ["handle_internal_errors", "logger", "reset_warned", "warn_once"]
+
+import contextlib
+import logging
+import threading
+import warnings
+from collections.abc import Iterator
+
+from .exceptions import InternalErrorWarning, LLMFinOpsWarning
+
+logger = logging.getLogger("llmfinops")
+
+_warned: set[tuple[type[Warning], str]] = set()
+_lock = threading.Lock()
+
+
+def warn_once(category: type[LLMFinOpsWarning], key: str, message: str) -> None:
+    """Log ``message`` and emit ``category`` the first time ``(category, key)`` is seen.
+
+    Example:
+        >>> warn_once(InternalErrorWarning, "demo", "something odd")  # doctest: +SKIP
+    """
+    marker = (category, key)
+    if marker in _warned:
+        return
+    with _lock:
+        if marker in _warned:
+            return
+        _warned.add(marker)
+    logger.warning(message)
+    warnings.warn(message, category, stacklevel=3)
+
+
+def reset_warned() -> None:
+    """Forget which warnings were emitted (tests use this)."""
+    with _lock:
+        _warned.clear()
+
+
+@contextlib.contextmanager
+def handle_internal_errors(where: str) -> Iterator[None]:
+    """Swallow any exception raised inside the block, logging it and warning once per place.
+
+    Example:
+        >>> with handle_internal_errors("demo"):
+        ...     pass
+    """
+    try:
+        yield
+    except Exception as exc:  # the user's call must never see our failures
+        logger.exception("llmfinops internal error in %s", where)
+        warn_once(
+            InternalErrorWarning,
+            f"internal:{where}:{type(exc).__name__}",
+            f"llmfinops: internal error in {where}: {type(exc).__name__}: {exc} "
+            "(the call itself was not affected; please report this)",
+        )

@@ -1,0 +1,344 @@
+"""Per-call state and record building: the spine every provider adapter feeds.
+
+A provider adapter opens a :class:`CallState` when a billable request starts, feeds it
+what it learns (usage, response model, attempts, first-token time) and calls
+:meth:`CallState.finish` exactly once — on success, error, early stream close or garbage
+collection. ``finish`` prices the usage, applies attribution and hands the record to the
+background writer. Nothing in here may raise into the user's call.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CallState", "ClientRuntime", "add_listener", "remove_listener"]
+
+import contextvars
+import hashlib
+import hmac
+import os
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from ._config import Config, get_config
+from ._context import current_tags
+from ._internal import handle_internal_errors, warn_once
+from .exceptions import CostUnknownWarning, LLMFinOpsWarning, PriceNotFound, UsageExtractionFailedWarning
+from .pricing import Cost, PriceTable
+from .records import CallRecord
+from .sinks import BackgroundWriter, as_sink
+from .usage import Usage
+
+_listeners: list[Callable[[CallRecord], None]] = []
+_FIELD_TAGS = frozenset({"team", "feature", "user_id", "environment", "service"})
+_ZERO = Decimal(0)
+_THOUSAND = Decimal(1000)
+
+CURRENT_CALL: contextvars.ContextVar[CallState | None] = contextvars.ContextVar("llmfinops_call", default=None)
+"""The call in progress in this context (adapters use it to count HTTP attempts)."""
+
+
+def add_listener(fn: Callable[[CallRecord], None]) -> None:
+    """Receive every record synchronously, before the sinks (used by ``capture_records``)."""
+    _listeners.append(fn)
+
+
+def remove_listener(fn: Callable[[CallRecord], None]) -> None:
+    """Undo :func:`add_listener`."""
+    try:
+        _listeners.remove(fn)
+    except ValueError:
+        pass
+
+
+class ClientRuntime:
+    """What ``wrap(client, **options)`` decided for one client. Shared by its copies."""
+
+    def __init__(
+        self,
+        provider: str,
+        *,
+        sinks: list[Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        price_table: PriceTable | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        strict_pricing: bool | None = None,
+    ) -> None:
+        self.provider = provider
+        self.tags = dict(tags or {})
+        self.price_table = price_table
+        self.service = service
+        self.environment = environment
+        self.strict_pricing = strict_pricing
+        self._writer: BackgroundWriter | None = None
+        self._sinks = [as_sink(s) for s in sinks] if sinks is not None else None
+        self.before_call: list[Callable[[CallState], None]] = []
+        """Hooks run before a metered request is sent; they may rewrite ``state.body`` or raise
+        an allowed error (``BudgetExceeded``, ``PriceNotFound``, a configuration error)."""
+        self.after_call: list[Callable[[CallState, CallRecord], None]] = []
+        """Hooks run with each finished record (budgets reconcile here)."""
+
+    def prepare(self, state: CallState) -> None:
+        """Strict-pricing check and before-call hooks; a refusal marks the state done without a record."""
+        try:
+            self.check_priced(state.model)
+            for hook in self.before_call:
+                hook(state)
+        except BaseException:
+            state.done = True
+            raise
+
+    def writer(self, cfg: Config) -> BackgroundWriter:
+        """This client's writer: its own sinks if given to ``wrap``, else the global one."""
+        if self._sinks is None:
+            return cfg.writer()
+        if self._writer is None:
+            self._writer = BackgroundWriter(
+                self._sinks, cfg.processors, max_queue=cfg.max_queue, flush_interval=cfg.flush_interval
+            )
+        return self._writer
+
+    def table(self, cfg: Config) -> PriceTable:
+        """The price table for this client."""
+        return self.price_table if self.price_table is not None else cfg.table()
+
+    def check_priced(self, model: str) -> None:
+        """In strict mode, refuse an unpriced model before anything is sent."""
+        cfg = get_config()
+        strict = self.strict_pricing if self.strict_pricing is not None else cfg.strict_pricing
+        if strict and model and self.table(cfg).lookup(self.provider, model) is None:
+            raise PriceNotFound(self.provider, model, "strict pricing is on")
+
+
+class CallState:
+    """Everything known about one metered call so far."""
+
+    __slots__ = (
+        "adapter_data",
+        "attempts",
+        "body",
+        "cache_write_ttl",
+        "done",
+        "endpoint",
+        "error_statuses",
+        "extra_cost",
+        "first_token_at",
+        "hops",
+        "model",
+        "operation",
+        "request_id",
+        "request_max_tokens",
+        "response_model",
+        "runtime",
+        "start",
+        "stream",
+        "tag_snapshot",
+        "timestamp",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        runtime: ClientRuntime,
+        *,
+        endpoint: str,
+        operation: str,
+        model: str,
+        stream: bool = False,
+        request_max_tokens: int | None = None,
+        cache_write_ttl: str | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> None:
+        cfg = get_config()
+        self.runtime = runtime
+        self.body = body
+        self.endpoint = endpoint
+        self.operation = operation
+        self.model = model
+        self.stream = stream
+        self.request_max_tokens = request_max_tokens
+        self.cache_write_ttl = cache_write_ttl
+        self.timestamp = cfg.clock.now()
+        self.start = cfg.clock.monotonic()
+        self.tag_snapshot = current_tags()
+        self.attempts = 0
+        self.error_statuses: list[int] = []
+        self.usage: Usage | None = None
+        self.hops: list[tuple[Usage, str | None]] | None = None
+        self.extra_cost: Cost | None = None
+        self.response_model: str | None = None
+        self.request_id: str | None = None
+        self.first_token_at: float | None = None
+        self.adapter_data: Any = None
+        """Private to the provider adapter (e.g. whether it injected ``include_usage``)."""
+        self.done = False
+
+    # -- feeding ----------------------------------------------------------------------------
+    def mark_first_token(self) -> None:
+        """Note the time of the first content event of a stream."""
+        if self.first_token_at is None:
+            self.first_token_at = get_config().clock.monotonic()
+
+    def add_hop(self, usage: Usage, model: str | None = None) -> None:
+        """Add one more billed request (or a part priced at another model's rates)."""
+        if self.hops is None:
+            self.hops = []
+        self.hops.append((usage, model))
+
+    # -- finishing --------------------------------------------------------------------------
+    def finish(self, *, error: BaseException | None = None, partial: bool = False) -> CallRecord | None:
+        """Build and dispatch the record. Idempotent: only the first call does anything."""
+        if self.done:
+            return None
+        self.done = True
+        rec: CallRecord | None = None
+        with handle_internal_errors("record"):
+            cfg = get_config()
+            rec = self._build(cfg, error, partial)
+            for fn in _listeners:
+                fn(rec)
+            for hook in self.runtime.after_call:
+                hook(self, rec)
+            self.runtime.writer(cfg).submit(rec)
+        return rec
+
+    def _total_usage(self) -> Usage | None:
+        if self.hops:
+            total = Usage()
+            for u, _ in self.hops:
+                total = total + u
+            return total
+        return self.usage
+
+    def _price(self, cfg: Config, table: PriceTable) -> Cost:
+        provider = self.runtime.provider
+        parts = self.hops if self.hops else ([(self.usage, None)] if self.usage is not None else [])
+        total: Cost | None = None
+        for usage, model in parts:
+            if usage is None:
+                continue
+            name = model or self.response_model or self.model
+            if model is None and self.response_model and table.lookup(provider, self.response_model) is None:
+                name = self.model
+            c = table.cost(provider, name, usage, at=self.timestamp, cache_write_ttl=self.cache_write_ttl)
+            total = c if total is None else total + c
+        if total is None:
+            return Cost.unknown("no usage was reported")
+        if self.extra_cost is not None:
+            total = total + self.extra_cost
+        return total
+
+    def _build(self, cfg: Config, error: BaseException | None, partial: bool) -> CallRecord:
+        runtime = self.runtime
+        table = runtime.table(cfg)
+        usage = self._total_usage()
+        latency = (cfg.clock.monotonic() - self.start) * 1000.0
+        if usage is None:
+            if error is not None:
+                cost = Cost(
+                    total=_ZERO,
+                    input=_ZERO,
+                    cached_input=_ZERO,
+                    cache_write=_ZERO,
+                    output=_ZERO,
+                    note="failed before any usage was reported; providers do not bill failed requests",
+                )
+            else:
+                cost = Cost.unknown("the response reported no usage")
+                if not partial:
+                    warn_once(
+                        UsageExtractionFailedWarning,
+                        f"nousage:{runtime.provider}:{self.endpoint}",
+                        f"llmfinops: a {runtime.provider} {self.endpoint} response carried no usage; "
+                        "its record has cost_usd=null",
+                    )
+            usage = Usage()
+        else:
+            cost = self._price(cfg, table)
+            if cost.total is None:
+                warn_once(
+                    CostUnknownWarning,
+                    f"cost:{runtime.provider}:{self.response_model or self.model}",
+                    f"llmfinops: cannot price {runtime.provider} model "
+                    f"{self.response_model or self.model!r}: {cost.note}. The record has cost_usd=null; "
+                    "add the model with configure(price_overrides=...) (docs/price-table.md).",
+                )
+        tags = dict(runtime.tags)
+        tags.update(self.tag_snapshot)
+        fields: dict[str, Any] = {}
+        for k in _FIELD_TAGS:
+            if k in tags:
+                fields[k] = tags.pop(k)
+        user_id = fields.get("user_id")
+        if user_id is not None:
+            user_id = _user_id(cfg, user_id)
+        infra = None
+        if cfg.infra_cost is not None:
+            infra = cfg.infra_cost.per_second * Decimal(latency) / _THOUSAND + cfg.infra_cost.per_request
+            infra = infra.quantize(Decimal("1e-12"))
+        ttft = None
+        if self.first_token_at is not None:
+            ttft = (self.first_token_at - self.start) * 1000.0
+        return CallRecord(
+            id=os.urandom(12).hex(),
+            timestamp=self.timestamp,
+            provider=runtime.provider,
+            operation=self.operation,
+            endpoint=self.endpoint,
+            model=self.model,
+            response_model=self.response_model,
+            price_model=cost.price_model,
+            input_tokens=usage.input_tokens,
+            cached_input_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            output_tokens=usage.output_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            total_tokens=usage.input_tokens + usage.output_tokens,
+            cost_usd=cost.total,
+            input_cost_usd=cost.input,
+            cached_input_cost_usd=cost.cached_input,
+            cache_write_cost_usd=cost.cache_write,
+            output_cost_usd=cost.output,
+            cache_storage_cost_usd=cost.cache_storage,
+            infra_cost_usd=infra,
+            latency_ms=latency,
+            time_to_first_token_ms=ttft,
+            retry_count=max(self.attempts - 1, 0),
+            http_requests=max(len(self.hops) if self.hops else 1, 1),
+            status="error" if error is not None else "ok",
+            error_type=type(error).__name__ if error is not None else None,
+            stream=self.stream,
+            partial=partial,
+            service_tier=usage.service_tier,
+            request_max_tokens=self.request_max_tokens,
+            service=fields.get("service") or runtime.service or cfg.service,
+            user_id=user_id,
+            team=fields.get("team"),
+            feature=fields.get("feature"),
+            environment=fields.get("environment") or runtime.environment or cfg.environment,
+            tags=tags,
+            request_id=self.request_id,
+            price_version=table.as_of,
+            pricing_note=cost.note,
+        )
+
+
+def _user_id(cfg: Config, raw: str) -> str | None:
+    mode = cfg.user_id_mode
+    if mode == "raw":
+        return raw
+    if mode == "drop":
+        return None
+    key = cfg.user_id_key
+    if key is None:
+        env = os.environ.get("LLMFINOPS_USER_ID_KEY")
+        key = env.encode() if env else None
+    if key is None:
+        warn_once(
+            LLMFinOpsWarning,
+            "userid-nokey",
+            "llmfinops: user ids are hashed with plain SHA-256 because no key is set; set "
+            "configure(user_id_key=...) or $LLMFINOPS_USER_ID_KEY for a keyed hash",
+        )
+        return "u_" + hashlib.sha256(raw.encode()).hexdigest()[:20]
+    return "u_" + hmac.new(key, raw.encode(), hashlib.sha256).hexdigest()[:20]

@@ -1,0 +1,139 @@
+"""Exceptions and warnings raised by llmfinops.
+
+The hierarchy::
+
+    * LLMFinOpsError(Exception)                          base of every library error
+      x ConfigurationError(LLMFinOpsError, ValueError)   bad configure()/wrap()/price-table input
+      x UnsupportedClientError(LLMFinOpsError, TypeError) wrap() got a client it cannot meter
+      x MissingDependencyError(LLMFinOpsError, ImportError) an optional extra is not installed
+      x PriceNotFound(LLMFinOpsError, LookupError)       no price for a model, only in strict mode
+      x BudgetExceeded(LLMFinOpsError)                   a budget refused a call before it was sent
+    * LLMFinOpsWarning(UserWarning)
+      x CostUnknownWarning                               a call could not be priced (cost_usd is null)
+      x UsageExtractionFailedWarning                     a response's usage could not be read
+      x SinkFailedWarning                                a sink raised; the record was counted as dropped
+      x RecordsDroppedWarning                            the background queue was full
+      x InternalErrorWarning                             any other llmfinops failure inside a call
+
+Only ``BudgetExceeded``, cascade exhaustion and configuration errors ever reach the
+caller of an SDK method. Every other failure inside llmfinops is logged on the
+``llmfinops`` logger and warned once; the user's call returns its normal result.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BudgetExceeded",
+    "ConfigurationError",
+    "CostUnknownWarning",
+    "InternalErrorWarning",
+    "LLMFinOpsError",
+    "LLMFinOpsWarning",
+    "MissingDependencyError",
+    "PriceNotFound",
+    "RecordsDroppedWarning",
+    "SinkFailedWarning",
+    "UnsupportedClientError",
+    "UsageExtractionFailedWarning",
+]
+
+from decimal import Decimal
+
+
+class LLMFinOpsError(Exception):
+    """Base class of every error raised by llmfinops."""
+
+
+class ConfigurationError(LLMFinOpsError, ValueError):
+    """Invalid configuration: the message names the field, the value and the fix.
+
+    Example:
+        >>> raise ConfigurationError("price table 'x.json': model 'm': input_mtok=-1 is negative; use >= 0")
+        Traceback (most recent call last):
+        ...
+        llmfinops.exceptions.ConfigurationError: price table 'x.json': model 'm': input_mtok=-1 is negative; ...
+    """
+
+
+class UnsupportedClientError(LLMFinOpsError, TypeError):
+    """``wrap()`` was given an object that is not a supported SDK client."""
+
+
+class MissingDependencyError(LLMFinOpsError, ImportError):
+    """An optional dependency is missing; the message carries the ``pip install`` line."""
+
+
+class PriceNotFound(LLMFinOpsError, LookupError):
+    """No price for a model (raised only when ``configure(strict_pricing=True)``)."""
+
+    def __init__(self, provider: str, model: str, reason: str) -> None:
+        self.provider = provider
+        self.model = model
+        self.reason = reason
+        super().__init__(
+            f"no price for provider={provider!r} model={model!r}: {reason}. "
+            "Add it with llmfinops.configure(price_overrides=...) or a price file "
+            "(see docs/price-table.md), or set strict_pricing=False to record cost_usd=null."
+        )
+
+
+class BudgetExceeded(LLMFinOpsError):
+    """A budget refused a call before anything was sent.
+
+    Attributes:
+        key: The budget key (e.g. ``"team:search"``).
+        window: The window the limit applies to (e.g. ``"day:2026-11-22"``).
+        limit: The limit in its unit.
+        spent: Already spent (reconciled) in the window.
+        reserved: Held by calls in flight.
+        estimate: What this call would reserve.
+        unit: ``"usd"``, ``"tokens"`` or ``"calls"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        key: str,
+        window: str,
+        limit: Decimal,
+        spent: Decimal,
+        reserved: Decimal,
+        estimate: Decimal,
+        unit: str = "usd",
+    ) -> None:
+        self.key = key
+        self.window = window
+        self.limit = limit
+        self.spent = spent
+        self.reserved = reserved
+        self.estimate = estimate
+        self.unit = unit
+        super().__init__(
+            f"budget {key!r} ({window}) would be exceeded: limit={limit} {unit}, spent={spent}, "
+            f"reserved={reserved}, this call's estimate={estimate}; nothing was sent. "
+            "Raise the limit, lower max output tokens, or use on_exceed='degrade'."
+        )
+
+
+class LLMFinOpsWarning(UserWarning):
+    """Base class of llmfinops warnings (visible by default)."""
+
+
+class CostUnknownWarning(LLMFinOpsWarning):
+    """A call could not be priced; its record has ``cost_usd=None``."""
+
+
+class UsageExtractionFailedWarning(LLMFinOpsWarning):
+    """The usage block of a response could not be read."""
+
+
+class SinkFailedWarning(LLMFinOpsWarning):
+    """A sink raised while writing records."""
+
+
+class RecordsDroppedWarning(LLMFinOpsWarning):
+    """Records were dropped because the background queue was full."""
+
+
+class InternalErrorWarning(LLMFinOpsWarning):
+    """An unexpected error inside llmfinops; the user's call was not affected."""

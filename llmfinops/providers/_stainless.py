@@ -1,0 +1,310 @@
+"""Interception engine for the Stainless-generated SDKs (openai, anthropic).
+
+Every resource method of these SDKs — ``create``, ``parse``, ``.stream()`` helpers, the
+``with_raw_response`` and ``with_streaming_response`` twins — ends in the client's
+``request()``; every HTTP attempt of its retry loop goes through one attempt method. We
+patch those two on the *instance* (no proxy, the client keeps its type), plus ``copy`` /
+``with_options`` so derived clients stay metered. One interception point covers every
+surface and survives SDK upgrades that add resources.
+"""
+
+from __future__ import annotations
+
+__all__ = ["patch_stainless"]
+
+import functools
+import inspect
+import json
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from .._internal import handle_internal_errors, logger
+from .._recorder import CURRENT_CALL, CallState, ClientRuntime
+from ._base import StainlessSpec, StreamObserver
+
+_PATCHED = ("request", "copy", "with_options")
+
+
+def patch_stainless(client: Any, spec: StainlessSpec, runtime: ClientRuntime) -> Callable[[], None]:
+    """Patch ``client`` in place; return the undo function."""
+    orig_request = client.request
+    orig_attempt = getattr(client, spec.attempt_method)
+    orig_copy = client.copy
+    is_async = inspect.iscoroutinefunction(orig_request)
+
+    def begin(options: Any) -> CallState | None:
+        try:
+            state = spec.begin(runtime, options)
+        except Exception:
+            with handle_internal_errors(f"{spec.provider}.begin"):
+                raise
+            return None
+        if state is not None:
+            runtime.prepare(state)
+        return state
+
+    if is_async:
+
+        @functools.wraps(orig_request)
+        async def request(cast_to: Any, options: Any, **kwargs: Any) -> Any:
+            state = begin(options)
+            if state is None:
+                return await orig_request(cast_to, options, **kwargs)
+            token = CURRENT_CALL.set(state)
+            try:
+                result = await orig_request(cast_to, options, **kwargs)
+            except BaseException as exc:
+                state.finish(error=exc)
+                raise
+            finally:
+                CURRENT_CALL.reset(token)
+            return _handle_result(spec, state, result, is_async=True)
+
+        @functools.wraps(orig_attempt)
+        async def attempt(*args: Any, **kwargs: Any) -> Any:
+            state = CURRENT_CALL.get()
+            if state is not None:
+                state.attempts += 1
+            resp = await orig_attempt(*args, **kwargs)
+            if state is not None:
+                _note_status(state, resp)
+            return resp
+
+    else:
+
+        @functools.wraps(orig_request)
+        def request(cast_to: Any, options: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+            state = begin(options)
+            if state is None:
+                return orig_request(cast_to, options, **kwargs)
+            token = CURRENT_CALL.set(state)
+            try:
+                result = orig_request(cast_to, options, **kwargs)
+            except BaseException as exc:
+                state.finish(error=exc)
+                raise
+            finally:
+                CURRENT_CALL.reset(token)
+            return _handle_result(spec, state, result, is_async=False)
+
+        @functools.wraps(orig_attempt)
+        def attempt(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+            state = CURRENT_CALL.get()
+            if state is not None:
+                state.attempts += 1
+            resp = orig_attempt(*args, **kwargs)
+            if state is not None:
+                _note_status(state, resp)
+            return resp
+
+    @functools.wraps(orig_copy)
+    def copy(*args: Any, **kwargs: Any) -> Any:
+        new = orig_copy(*args, **kwargs)
+        with handle_internal_errors(f"{spec.provider}.copy"):
+            patch_stainless(new, spec, runtime)
+            new._llmfinops_runtime = runtime
+            new._llmfinops_unpatch = None
+        return new
+
+    client.request = request
+    setattr(client, spec.attempt_method, attempt)
+    client.copy = copy
+    client.with_options = copy
+
+    def unpatch() -> None:
+        for name in (*_PATCHED, spec.attempt_method):
+            client.__dict__.pop(name, None)
+
+    return unpatch
+
+
+def _note_status(state: CallState, resp: Any) -> None:
+    status = getattr(resp, "status_code", None)
+    if isinstance(status, int) and status >= 400:
+        state.error_statuses.append(status)
+    if isinstance(resp, tuple):  # anthropic's _attempt_request returns (response, prepared)
+        _note_status(state, resp[0])
+
+
+def _handle_result(spec: StainlessSpec, state: CallState, result: Any, *, is_async: bool) -> Any:
+    try:
+        if hasattr(result, "_iterator") and hasattr(result, "response"):
+            _wrap_stream(state, result, spec.observer(state), is_async=is_async)
+        elif hasattr(result, "http_response") and hasattr(result, "parse"):
+            _wrap_raw(spec, state, result, is_async=is_async)
+        else:
+            spec.on_response(state, result)
+            state.finish()
+    except Exception:
+        with handle_internal_errors(f"{spec.provider}.response"):
+            raise
+        state.finish()
+    return result
+
+
+# -- streams -------------------------------------------------------------------------------------
+def _gc_finish(state: CallState, observer: StreamObserver) -> None:
+    state.finish(partial=not observer.complete)
+
+
+def _wrap_stream(state: CallState, stream: Any, observer: StreamObserver, *, is_async: bool) -> None:
+    if getattr(stream, "_llmfinops_state", None) is not None:
+        return
+    inner = stream._iterator
+    response = stream.response
+    if is_async:
+        agen = _aobserve(state, observer, inner)
+        stream._iterator = agen
+        orig_aclose = response.aclose
+
+        async def aclose() -> None:
+            try:
+                await orig_aclose()
+            finally:
+                if not agen.ag_running:
+                    state.finish(partial=not observer.complete)
+
+        response.aclose = aclose
+    else:
+        gen = _observe(state, observer, inner)
+        stream._iterator = gen
+        orig_close = response.close
+
+        def close() -> None:
+            try:
+                orig_close()
+            finally:
+                if not gen.gi_running:
+                    state.finish(partial=not observer.complete)
+
+        response.close = close
+    stream._llmfinops_state = state
+    weakref.finalize(stream, _gc_finish, state, observer)
+
+
+def _observe(state: CallState, observer: StreamObserver, inner: Iterator[Any]) -> Iterator[Any]:
+    try:
+        for event in inner:
+            try:
+                show = observer.observe(event)
+            except Exception:
+                show = True
+                with handle_internal_errors("stream.observe"):
+                    raise
+            if show:
+                yield event
+    except GeneratorExit:
+        state.finish(partial=not observer.complete)
+        raise
+    except BaseException as exc:
+        state.finish(error=exc, partial=True)
+        raise
+    state.finish(partial=not observer.complete)
+
+
+async def _aobserve(state: CallState, observer: StreamObserver, inner: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    try:
+        async for event in inner:
+            try:
+                show = observer.observe(event)
+            except Exception:
+                show = True
+                with handle_internal_errors("stream.observe"):
+                    raise
+            if show:
+                yield event
+    except GeneratorExit:
+        state.finish(partial=not observer.complete)
+        raise
+    except BaseException as exc:
+        state.finish(error=exc, partial=True)
+        raise
+    state.finish(partial=not observer.complete)
+
+
+# -- raw responses -------------------------------------------------------------------------------
+def _finish_from_body(spec: StainlessSpec, state: CallState, http: Any) -> None:
+    if state.done:
+        return
+    content = getattr(http, "_content", None)
+    if content is None:
+        state.finish(partial=True)
+        return
+    try:
+        if state.stream:
+            _replay_sse(spec, state, content)
+        else:
+            spec.on_response(state, json.loads(content))
+    except Exception:
+        logger.debug("could not read usage from a raw response body", exc_info=True)
+    state.finish(partial=state.usage is None and not state.hops)
+
+
+def _replay_sse(spec: StainlessSpec, state: CallState, content: bytes) -> None:
+    observer = spec.observer(state)
+    for line in content.decode("utf-8", "replace").splitlines():
+        if line.startswith("data:"):
+            data = line[5:].strip()
+            if data and data != "[DONE]":
+                observer.observe(json.loads(data))
+
+
+def _wrap_raw(spec: StainlessSpec, state: CallState, raw: Any, *, is_async: bool) -> None:
+    http = raw.http_response
+    if state.request_id is None:
+        state.request_id = http.headers.get("x-request-id") or http.headers.get("request-id")
+    if not state.stream and getattr(http, "_content", None) is not None:
+        _finish_from_body(spec, state, http)  # body already read (with_raw_response)
+        return
+    orig_parse = raw.parse
+    stream_wrapped = [False]
+
+    def after_parse(parsed: Any) -> None:
+        if hasattr(parsed, "_iterator") and hasattr(parsed, "response"):
+            stream_wrapped[0] = True
+            _wrap_stream(state, parsed, spec.observer(state), is_async=is_async)
+        elif not state.done:
+            _finish_from_body(spec, state, http)
+
+    def on_close() -> None:
+        if not stream_wrapped[0]:
+            _finish_from_body(spec, state, http)
+
+    if is_async:
+
+        async def aparse(*args: Any, **kwargs: Any) -> Any:
+            parsed = await orig_parse(*args, **kwargs)
+            with handle_internal_errors(f"{spec.provider}.parse"):
+                after_parse(parsed)
+            return parsed
+
+        raw.parse = aparse
+        orig_aclose = http.aclose
+
+        async def aclose() -> None:
+            try:
+                await orig_aclose()
+            finally:
+                on_close()
+
+        http.aclose = aclose
+    else:
+
+        def parse(*args: Any, **kwargs: Any) -> Any:
+            parsed = orig_parse(*args, **kwargs)
+            with handle_internal_errors(f"{spec.provider}.parse"):
+                after_parse(parsed)
+            return parsed
+
+        raw.parse = parse
+        orig_close = http.close
+
+        def close() -> None:
+            try:
+                orig_close()
+            finally:
+                on_close()
+
+        http.close = close
+    weakref.finalize(raw, on_close)

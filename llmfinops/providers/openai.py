@@ -1,0 +1,203 @@
+"""OpenAI SDK adapter (``openai.OpenAI`` / ``openai.AsyncOpenAI``, and Azure subclasses).
+
+Metered endpoints: ``chat.completions`` (incl. ``stream=True``, ``.stream()``, ``.parse()``),
+``responses`` (incl. streaming), ``embeddings`` and legacy ``completions``, through every
+path (``with_raw_response``, ``with_streaming_response``). Usage semantics owned here:
+``prompt_tokens``/``input_tokens`` include ``cached_tokens`` and ``cache_write_tokens``;
+``completion_tokens``/``output_tokens`` include ``reasoning_tokens``; prices follow the
+``service_tier`` the response reports. For Chat streams we ask for ``include_usage`` and
+hide the extra usage-only chunk from callers who did not ask for it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PROVIDER", "extract_usage", "is_client", "patch"]
+
+from collections.abc import Callable
+from typing import Any
+
+from .._recorder import CallState, ClientRuntime
+from ..usage import Usage
+from ._base import field, int_field
+from ._stainless import patch_stainless
+
+PROVIDER = "openai"
+"""Provider name written on records."""
+
+_ENDPOINTS: dict[str, tuple[str, str, str | None]] = {
+    # url: (endpoint, OTel operation, request field carrying the output cap)
+    "/chat/completions": ("chat.completions", "chat", "max_completion_tokens"),
+    "/responses": ("responses", "chat", "max_output_tokens"),
+    "/embeddings": ("embeddings", "embeddings", None),
+    "/completions": ("completions", "text_completion", "max_tokens"),
+}
+
+
+def is_client(obj: object) -> bool:
+    """Whether ``obj`` is an ``openai.OpenAI``/``AsyncOpenAI`` (or subclass) instance."""
+    for cls in type(obj).__mro__:
+        if cls.__module__.startswith("openai") and cls.__name__ in ("OpenAI", "AsyncOpenAI"):
+            return True
+    return False
+
+
+def extract_usage(usage: Any) -> Usage:
+    """Convert an OpenAI usage block (Chat, Responses, Embeddings; model or dict) to :class:`Usage`.
+
+    Example:
+        >>> u = extract_usage({"prompt_tokens": 1200, "completion_tokens": 300,
+        ...                    "prompt_tokens_details": {"cached_tokens": 1024},
+        ...                    "completion_tokens_details": {"reasoning_tokens": 200}})
+        >>> (u.input_tokens, u.cache_read_tokens, u.output_tokens, u.reasoning_tokens)
+        (1200, 1024, 300, 200)
+    """
+    inp = field(usage, "prompt_tokens")
+    if inp is None:
+        inp = field(usage, "input_tokens")
+    out = field(usage, "completion_tokens")
+    if out is None:
+        out = field(usage, "output_tokens")
+    details = field(usage, "prompt_tokens_details") or field(usage, "input_tokens_details")
+    cached = int_field(details, "cached_tokens")
+    write = int_field(details, "cache_write_tokens")
+    by_ttl: dict[str, int] | None = None
+    wd = field(details, "cache_write_tokens_details")
+    if wd is not None:
+        t30, t12 = int_field(wd, "ttl_30m_tokens"), int_field(wd, "ttl_12h_tokens")
+        if t30 or t12:
+            by_ttl = {"30m": t30, "12h": t12}
+    od = field(usage, "completion_tokens_details") or field(usage, "output_tokens_details")
+    return Usage(
+        input_tokens=inp if isinstance(inp, int) else 0,
+        cache_read_tokens=cached,
+        cache_write_tokens=write,
+        cache_write_by_ttl=by_ttl,
+        output_tokens=out if isinstance(out, int) else 0,
+        reasoning_tokens=int_field(od, "reasoning_tokens"),
+    )
+
+
+def _from_response(state: CallState, resp: Any) -> None:
+    model = field(resp, "model")
+    if isinstance(model, str):
+        state.response_model = model
+    if state.request_id is None:
+        rid = getattr(resp, "_request_id", None) if not isinstance(resp, dict) else None
+        state.request_id = rid or field(resp, "id")
+    usage = field(resp, "usage")
+    if usage is not None:
+        u = extract_usage(usage)
+        tier = field(resp, "service_tier")
+        u.service_tier = tier if isinstance(tier, str) else None
+        state.usage = u
+
+
+class _ChatObserver:
+    """Chat Completions chunks: usage arrives on the last chunk (with empty ``choices``)."""
+
+    def __init__(self, state: CallState, hide_usage_chunk: bool) -> None:
+        self.state = state
+        self.hide = hide_usage_chunk
+        self.complete = False
+
+    def observe(self, chunk: Any) -> bool:
+        state = self.state
+        choices = field(chunk, "choices")
+        if state.response_model is None:
+            model = field(chunk, "model")
+            if isinstance(model, str):
+                state.response_model = model
+                state.request_id = state.request_id or field(chunk, "id")
+        if choices:
+            if state.first_token_at is None:
+                state.mark_first_token()
+        usage = field(chunk, "usage")
+        if usage is not None:
+            u = extract_usage(usage)
+            tier = field(chunk, "service_tier")
+            u.service_tier = tier if isinstance(tier, str) else None
+            state.usage = u
+            self.complete = True
+            if self.hide and not choices:
+                return False
+        return True
+
+
+class _ResponsesObserver:
+    """Responses API events: usage is on ``response.completed`` (or incomplete/failed)."""
+
+    _FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+    def __init__(self, state: CallState) -> None:
+        self.state = state
+        self.complete = False
+
+    def observe(self, event: Any) -> bool:
+        kind = field(event, "type")
+        if kind in self._FINAL:
+            _from_response(self.state, field(event, "response"))
+            self.complete = True
+        elif isinstance(kind, str) and kind.endswith(".delta"):
+            if self.state.first_token_at is None:
+                self.state.mark_first_token()
+        elif kind == "response.created" and self.state.response_model is None:
+            resp = field(event, "response")
+            model = field(resp, "model")
+            if isinstance(model, str):
+                self.state.response_model = model
+            self.state.request_id = self.state.request_id or field(resp, "id")
+        return True
+
+
+class _Spec:
+    provider = PROVIDER
+    attempt_method = "_send_request"
+
+    def begin(self, runtime: ClientRuntime, options: Any) -> CallState | None:
+        if options.method != "post":
+            return None
+        ep = _ENDPOINTS.get(options.url)
+        body = options.json_data
+        if ep is None or not isinstance(body, dict):
+            return None
+        endpoint, operation, cap_field = ep
+        stream = body.get("stream") is True
+        cap = body.get(cap_field) if cap_field else None
+        if cap is None and endpoint == "chat.completions":
+            cap = body.get("max_tokens")
+        ttl = None
+        pco = body.get("prompt_cache_options")
+        if isinstance(pco, dict) and isinstance(pco.get("ttl"), str):
+            ttl = pco["ttl"]
+        state = CallState(
+            runtime,
+            endpoint=endpoint,
+            operation=operation,
+            model=str(body.get("model") or ""),
+            stream=stream,
+            request_max_tokens=cap if isinstance(cap, int) else None,
+            cache_write_ttl=ttl,
+            body=body,
+        )
+        if stream and endpoint in ("chat.completions", "completions"):
+            so = body.get("stream_options")
+            if not (isinstance(so, dict) and so.get("include_usage") is True):
+                body["stream_options"] = {**(so if isinstance(so, dict) else {}), "include_usage": True}
+                state.adapter_data = True  # we injected it: hide the usage-only chunk
+        return state
+
+    def on_response(self, state: CallState, response: Any) -> None:
+        _from_response(state, response)
+
+    def observer(self, state: CallState) -> _ChatObserver | _ResponsesObserver:
+        if state.endpoint == "responses":
+            return _ResponsesObserver(state)
+        return _ChatObserver(state, hide_usage_chunk=state.adapter_data is True)
+
+
+SPEC = _Spec()
+
+
+def patch(client: Any, runtime: ClientRuntime) -> Callable[[], None]:
+    """Meter ``client`` in place; return the undo function."""
+    return patch_stainless(client, SPEC, runtime)

@@ -1,0 +1,180 @@
+"""The call record: the one structured thing every sink receives.
+
+One record is written per metered SDK call (one chat completion, one stream, one
+embedding request...). Field names follow the OpenTelemetry GenAI conventions where
+they exist (``input_tokens`` is inclusive of cached tokens) and seed 000's
+"minimum viable tracking" otherwise.
+
+Money is :class:`~decimal.Decimal` in Python. In JSON it is written as a plain number;
+costs are exact products of integer token counts and decimal prices, so the shortest
+float representation round-trips to the same decimal for any realistic amount.
+
+Example:
+    >>> from llmfinops.testing import make_record
+    >>> rec = make_record(model="gpt-4o", cost_usd="0.0125")
+    >>> rec.as_dict()["cost_usd"]
+    0.0125
+"""
+
+from __future__ import annotations
+
+__all__ = ["RECORD_FIELDS", "CallRecord", "record_from_dict"]
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+_COST_FIELDS = (
+    "cost_usd",
+    "input_cost_usd",
+    "cached_input_cost_usd",
+    "cache_write_cost_usd",
+    "output_cost_usd",
+    "cache_storage_cost_usd",
+    "infra_cost_usd",
+)
+
+
+@dataclass(slots=True, kw_only=True)
+class CallRecord:
+    """One metered LLM call. Treat it as immutable: processors return ``dataclasses.replace(...)``."""
+
+    id: str
+    """Random id of this record (hex)."""
+    timestamp: datetime
+    """When the call started, UTC. Prices are looked up at this instant."""
+    provider: str
+    """``openai``, ``anthropic``, ``google`` (or a custom provider name)."""
+    operation: str
+    """OTel GenAI operation name: ``chat``, ``embeddings``, ``generate_content``, ``text_completion``..."""
+    endpoint: str
+    """The API surface that was called, e.g. ``chat.completions``, ``responses``, ``messages``."""
+    model: str
+    """The model the request asked for."""
+    response_model: str | None = None
+    """The model the response reports (often a dated snapshot)."""
+    price_model: str | None = None
+    """The price-table entry used to price the call (``None`` when unpriced)."""
+    input_tokens: int = 0
+    """All prompt tokens, inclusive of cached and cache-write tokens."""
+    cached_input_tokens: int = 0
+    """Prompt tokens read from a cache."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to a cache."""
+    output_tokens: int = 0
+    """Generated tokens, inclusive of reasoning."""
+    reasoning_tokens: int = 0
+    """Reasoning/thinking part of ``output_tokens``."""
+    total_tokens: int = 0
+    """``input_tokens + output_tokens``."""
+    cost_usd: Decimal | None = None
+    """Token cost in USD (sum of the four parts and any cache storage); ``None`` when it is not known."""
+    input_cost_usd: Decimal | None = None
+    """Cost of uncached input tokens."""
+    cached_input_cost_usd: Decimal | None = None
+    """Cost of cache-read tokens."""
+    cache_write_cost_usd: Decimal | None = None
+    """Cost of cache-write tokens."""
+    output_cost_usd: Decimal | None = None
+    """Cost of output tokens (reasoning included)."""
+    cache_storage_cost_usd: Decimal | None = None
+    """Explicit-cache storage cost (Google context caches), when the call created or extended one."""
+    infra_cost_usd: Decimal | None = None
+    """Optional infrastructure/monitoring cost (``configure(infra_cost=...)``), separate from ``cost_usd``."""
+    latency_ms: float = 0.0
+    """Wall time of the call, including retries and (for streams) consumption."""
+    time_to_first_token_ms: float | None = None
+    """Streams only: time until the first content event."""
+    retry_count: int = 0
+    """HTTP attempts beyond the first, made by the SDK's retry loop."""
+    http_requests: int = 1
+    """Billed HTTP requests behind this call (Google continuation / function calling may make several)."""
+    status: str = "ok"
+    """``ok`` or ``error``."""
+    error_type: str | None = None
+    """Exception class name when ``status == "error"``."""
+    stream: bool = False
+    """Whether the call was streamed."""
+    partial: bool = False
+    """The stream ended early (closed, broken, garbage-collected): usage is what was seen."""
+    service_tier: str | None = None
+    """The tier the response reports (prices follow it)."""
+    request_max_tokens: int | None = None
+    """The output cap sent with the request, after policies."""
+    service: str | None = None
+    """Service name (``configure(service=...)``)."""
+    user_id: str | None = None
+    """End-user id; hashed with a keyed hash unless ``configure(user_id_mode="raw")``."""
+    team: str | None = None
+    """Attribution: owning team."""
+    feature: str | None = None
+    """Attribution: product feature."""
+    environment: str | None = None
+    """Attribution: ``prod``, ``staging``..."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """Other attribution from ``llmfinops.tags(...)``."""
+    request_id: str | None = None
+    """Provider request id (``x-request-id`` / ``request-id``) or response id."""
+    price_version: str | None = None
+    """``as_of`` date of the price table used."""
+    pricing_note: str | None = None
+    """Why the cost is unknown or approximate, when it is."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict: ISO timestamp, costs as floats (``None`` stays ``None``).
+
+        Example:
+            >>> from llmfinops.testing import make_record
+            >>> make_record().as_dict()["provider"]
+            'openai'
+        """
+        d = {f: getattr(self, f) for f in RECORD_FIELDS}
+        d["timestamp"] = self.timestamp.isoformat()
+        for f in _COST_FIELDS:
+            v = d[f]
+            if v is not None:
+                d[f] = float(v)
+        d["tags"] = dict(self.tags)
+        return d
+
+    def to_json(self) -> str:
+        """Serialize to one JSON line (no trailing newline).
+
+        Example:
+            >>> from llmfinops.testing import make_record
+            >>> make_record().to_json().startswith("{")
+            True
+        """
+        return json.dumps(self.as_dict(), separators=(",", ":"), ensure_ascii=False)
+
+
+RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CallRecord))
+"""Field names, in order (the JSONL keys and the SQLite columns)."""
+
+
+def record_from_dict(data: dict[str, Any]) -> CallRecord:
+    """Rebuild a :class:`CallRecord` from :meth:`CallRecord.as_dict` output (e.g. a JSONL line).
+
+    Unknown keys are ignored so that newer logs stay readable.
+
+    Example:
+        >>> from llmfinops.testing import make_record
+        >>> r = make_record(cost_usd="0.5")
+        >>> record_from_dict(r.as_dict()).cost_usd
+        Decimal('0.5')
+    """
+    kwargs = {k: v for k, v in data.items() if k in _FIELD_SET}
+    ts = kwargs.get("timestamp")
+    if isinstance(ts, str):
+        kwargs["timestamp"] = datetime.fromisoformat(ts)
+    for f in _COST_FIELDS:
+        v = kwargs.get(f)
+        if v is not None and not isinstance(v, Decimal):
+            kwargs[f] = Decimal(str(v))
+    return CallRecord(**kwargs)
+
+
+_FIELD_SET = frozenset(RECORD_FIELDS)
