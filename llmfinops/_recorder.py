@@ -29,6 +29,12 @@ from .sinks import BackgroundWriter, as_sink
 from .usage import Usage
 
 _listeners: list[Callable[[CallRecord], None]] = []
+GLOBAL_BEFORE_CALL: list[Callable[[CallState], None]] = []
+"""Before-call hooks for every wrapped client, run after the client's own (budgets install here)."""
+GLOBAL_AFTER_CALL: list[Callable[[CallState, CallRecord], None]] = []
+"""After-call hooks for every wrapped client, run after the client's own."""
+RECORD_ENRICHERS: list[Callable[[CallState, dict[str, Any]], None]] = []
+"""Called on the caller's thread while a record is built; may set extra record fields in the dict."""
 _FIELD_TAGS = frozenset({"team", "feature", "user_id", "environment", "service"})
 _ZERO = Decimal(0)
 _THOUSAND = Decimal(1000)
@@ -84,6 +90,8 @@ class ClientRuntime:
             self.check_priced(state.model)
             for hook in self.before_call:
                 hook(state)
+            for hook in GLOBAL_BEFORE_CALL:
+                hook(state)
         except BaseException:
             state.done = True
             raise
@@ -121,6 +129,7 @@ class CallState:
         "done",
         "endpoint",
         "error_statuses",
+        "extra_fields",
         "extra_cost",
         "first_token_at",
         "hops",
@@ -130,6 +139,7 @@ class CallState:
         "request_max_tokens",
         "response_model",
         "runtime",
+        "scratch",
         "start",
         "stream",
         "tag_snapshot",
@@ -169,6 +179,10 @@ class CallState:
         self.response_model: str | None = None
         self.request_id: str | None = None
         self.first_token_at: float | None = None
+        self.extra_fields: dict[str, Any] = {}
+        """Record fields set by policies/budgets/cascade (``policy``, ``degraded_from``, ``cascade_id``...)."""
+        self.scratch: dict[str, Any] = {}
+        """Per-call data of hooks (e.g. a budget's reservation ids)."""
         self.adapter_data: Any = None
         """Private to the provider adapter (e.g. whether it injected ``include_usage``)."""
         self.done = False
@@ -198,6 +212,8 @@ class CallState:
             for fn in _listeners:
                 fn(rec)
             for hook in self.runtime.after_call:
+                hook(self, rec)
+            for hook in GLOBAL_AFTER_CALL:
                 hook(self, rec)
             self.runtime.writer(cfg).submit(rec)
         return rec
@@ -279,7 +295,11 @@ class CallState:
         ttft = None
         if self.first_token_at is not None:
             ttft = (self.first_token_at - self.start) * 1000.0
+        extra = self.extra_fields
+        for enrich in RECORD_ENRICHERS:
+            enrich(self, extra)
         return CallRecord(
+            **extra,
             id=os.urandom(12).hex(),
             timestamp=self.timestamp,
             provider=runtime.provider,

@@ -35,6 +35,7 @@ _COST_FIELDS = (
     "output_cost_usd",
     "cache_storage_cost_usd",
     "infra_cost_usd",
+    "saved_usd",
 )
 
 
@@ -122,6 +123,22 @@ class CallRecord:
     """``as_of`` date of the price table used."""
     pricing_note: str | None = None
     """Why the cost is unknown or approximate, when it is."""
+    policy: str | None = None
+    """Request policies applied before sending (e.g. ``max_output_tokens=1024 (clamped from 4096)``)."""
+    prefix_fingerprint: str | None = None
+    """Hash of the cacheable prompt prefix (tools + system + stable history), for cache-effectiveness reports."""
+    degraded_from: str | None = None
+    """The model originally requested, when a budget degraded the call to a cheaper one."""
+    cache_hit: bool = False
+    """Served from llmfinops' response cache (no provider call; ``cost_usd`` is 0)."""
+    saved_usd: Decimal | None = None
+    """Dollars a response-cache hit saved (what the call would have cost)."""
+    cascade_id: str | None = None
+    """Shared by every hop of one ``cascade()`` run."""
+    cascade_step: int | None = None
+    """Index of the cascade step that made this call."""
+    cascade_outcome: str | None = None
+    """``accepted``, ``escalated`` or ``failed`` for cascade hops."""
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict: ISO timestamp, costs as floats (``None`` stays ``None``).
