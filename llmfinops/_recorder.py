@@ -298,6 +298,12 @@ class CallState:
         extra = self.extra_fields
         for enrich in RECORD_ENRICHERS:
             enrich(self, extra)
+        if extra.get("cache_hit"):
+            # Served from llmfinops' response cache: nothing was billed; what it would have
+            # cost is the saving.
+            extra["saved_usd"] = cost.total
+            cost = Cost(total=_ZERO, input=_ZERO, cached_input=_ZERO, cache_write=_ZERO, output=_ZERO,
+                        price_model=cost.price_model, note="served from the llmfinops response cache")
         return CallRecord(
             **extra,
             id=os.urandom(12).hex(),
