@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = ["CallState", "ClientRuntime", "add_listener", "remove_listener"]
 
 import contextvars
+import itertools
 import hashlib
 import hmac
 import os
@@ -38,6 +39,25 @@ RECORD_ENRICHERS: list[Callable[[CallState, dict[str, Any]], None]] = []
 _FIELD_TAGS = frozenset({"team", "feature", "user_id", "environment", "service"})
 _ZERO = Decimal(0)
 _THOUSAND = Decimal(1000)
+_NO_FIELDS: dict[str, Any] = {}
+
+
+class _Ids:
+    """Record ids: a random per-process prefix plus a counter (unique across processes, cheap)."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter):08x}"
+
+
+_next_id = _Ids()
 
 CURRENT_CALL: contextvars.ContextVar[CallState | None] = contextvars.ContextVar("llmfinops_call", default=None)
 """The call in progress in this context (adapters use it to count HTTP attempts)."""
@@ -205,17 +225,33 @@ class CallState:
         if self.done:
             return None
         self.done = True
-        rec: CallRecord | None = None
-        with handle_internal_errors("record"):
+        try:
             cfg = get_config()
             rec = self._build(cfg, error, partial)
-            for fn in _listeners:
+        except Exception:  # never into the user's call (a try block is cheaper than a context manager)
+            with handle_internal_errors("record"):
+                raise
+            return None
+        # Each consumer is isolated: a failing hook must not cost the record its sinks.
+        for fn in _listeners:
+            try:
                 fn(rec)
-            for hook in self.runtime.after_call:
+            except Exception:
+                with handle_internal_errors("listener"):
+                    raise
+        for hook in (*self.runtime.after_call, *GLOBAL_AFTER_CALL) if (
+            self.runtime.after_call or GLOBAL_AFTER_CALL
+        ) else ():
+            try:
                 hook(self, rec)
-            for hook in GLOBAL_AFTER_CALL:
-                hook(self, rec)
+            except Exception:
+                with handle_internal_errors("after_call"):
+                    raise
+        try:
             self.runtime.writer(cfg).submit(rec)
+        except Exception:
+            with handle_internal_errors("submit"):
+                raise
         return rec
 
     def _total_usage(self) -> Usage | None:
@@ -279,12 +315,12 @@ class CallState:
                     f"{self.response_model or self.model!r}: {cost.note}. The record has cost_usd=null; "
                     "add the model with configure(price_overrides=...) (docs/price-table.md).",
                 )
-        tags = dict(runtime.tags)
-        tags.update(self.tag_snapshot)
-        fields: dict[str, Any] = {}
-        for k in _FIELD_TAGS:
-            if k in tags:
-                fields[k] = tags.pop(k)
+        fields: dict[str, Any]
+        if runtime.tags or self.tag_snapshot:
+            tags = {**runtime.tags, **self.tag_snapshot}
+            fields = {k: tags.pop(k) for k in _FIELD_TAGS.intersection(tags)}
+        else:
+            tags, fields = {}, _NO_FIELDS
         user_id = fields.get("user_id")
         if user_id is not None:
             user_id = _user_id(cfg, user_id)
@@ -306,7 +342,7 @@ class CallState:
                         price_model=cost.price_model, note="served from the llmfinops response cache")
         return CallRecord(
             **extra,
-            id=os.urandom(12).hex(),
+            id=_next_id(),
             timestamp=self.timestamp,
             provider=runtime.provider,
             operation=self.operation,
@@ -349,6 +385,9 @@ class CallState:
         )
 
 
+_uid_cache: dict[tuple[bytes | None, str], str] = {}
+
+
 def _user_id(cfg: Config, raw: str) -> str | None:
     mode = cfg.user_id_mode
     if mode == "raw":
@@ -359,6 +398,9 @@ def _user_id(cfg: Config, raw: str) -> str | None:
     if key is None:
         env = os.environ.get("LLMFINOPS_USER_ID_KEY")
         key = env.encode() if env else None
+    hit = _uid_cache.get((key, raw))
+    if hit is not None:
+        return hit
     if key is None:
         warn_once(
             LLMFinOpsWarning,
@@ -366,5 +408,10 @@ def _user_id(cfg: Config, raw: str) -> str | None:
             "llmfinops: user ids are hashed with plain SHA-256 because no key is set; set "
             "configure(user_id_key=...) or $LLMFINOPS_USER_ID_KEY for a keyed hash",
         )
-        return "u_" + hashlib.sha256(raw.encode()).hexdigest()[:20]
-    return "u_" + hmac.new(key, raw.encode(), hashlib.sha256).hexdigest()[:20]
+        hashed = "u_" + hashlib.sha256(raw.encode()).hexdigest()[:20]
+    else:
+        hashed = "u_" + hmac.new(key, raw.encode(), hashlib.sha256).hexdigest()[:20]
+    if len(_uid_cache) > 8192:
+        _uid_cache.clear()
+    _uid_cache[(key, raw)] = hashed
+    return hashed

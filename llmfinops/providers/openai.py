@@ -51,43 +51,66 @@ def extract_usage(usage: Any) -> Usage:
         >>> (u.input_tokens, u.cache_read_tokens, u.output_tokens, u.reasoning_tokens)
         (1200, 1024, 300, 200)
     """
-    inp = field(usage, "prompt_tokens")
+    if isinstance(usage, dict):
+        usage = _Dict(usage)
+    inp = getattr(usage, "prompt_tokens", None)
     if inp is None:
-        inp = field(usage, "input_tokens")
-    out = field(usage, "completion_tokens")
+        inp = getattr(usage, "input_tokens", None)
+    out = getattr(usage, "completion_tokens", None)
     if out is None:
-        out = field(usage, "output_tokens")
-    details = field(usage, "prompt_tokens_details") or field(usage, "input_tokens_details")
-    cached = int_field(details, "cached_tokens")
-    write = int_field(details, "cache_write_tokens")
+        out = getattr(usage, "output_tokens", None)
+    details = getattr(usage, "prompt_tokens_details", None) or getattr(usage, "input_tokens_details", None)
+    cached = write = 0
     by_ttl: dict[str, int] | None = None
-    wd = field(details, "cache_write_tokens_details")
-    if wd is not None:
-        t30, t12 = int_field(wd, "ttl_30m_tokens"), int_field(wd, "ttl_12h_tokens")
-        if t30 or t12:
-            by_ttl = {"30m": t30, "12h": t12}
-    od = field(usage, "completion_tokens_details") or field(usage, "output_tokens_details")
+    if details is not None:
+        if isinstance(details, dict):
+            details = _Dict(details)
+        cached = getattr(details, "cached_tokens", None) or 0
+        write = getattr(details, "cache_write_tokens", None) or 0
+        wd = getattr(details, "cache_write_tokens_details", None)
+        if wd is not None:
+            t30, t12 = int_field(wd, "ttl_30m_tokens"), int_field(wd, "ttl_12h_tokens")
+            if t30 or t12:
+                by_ttl = {"30m": t30, "12h": t12}
+    od = getattr(usage, "completion_tokens_details", None) or getattr(usage, "output_tokens_details", None)
     return Usage(
         input_tokens=inp if isinstance(inp, int) else 0,
-        cache_read_tokens=cached,
-        cache_write_tokens=write,
+        cache_read_tokens=cached if isinstance(cached, int) else 0,
+        cache_write_tokens=write if isinstance(write, int) else 0,
         cache_write_by_ttl=by_ttl,
         output_tokens=out if isinstance(out, int) else 0,
-        reasoning_tokens=int_field(od, "reasoning_tokens"),
+        reasoning_tokens=int_field(od, "reasoning_tokens") if od is not None else 0,
     )
 
 
+class _Dict:
+    """Attribute view of a dict (raw-response bodies), so one extraction path serves both."""
+
+    __slots__ = ("_d",)
+
+    def __init__(self, d: dict[str, Any]) -> None:
+        self._d = d
+
+    def __getattr__(self, name: str) -> Any:
+        v = self._d.get(name)
+        return _Dict(v) if isinstance(v, dict) else v
+
+
 def _from_response(state: CallState, resp: Any) -> None:
-    model = field(resp, "model")
+    if isinstance(resp, dict):
+        resp = _Dict(resp)
+        rid = None
+    else:
+        rid = getattr(resp, "_request_id", None)
+    model = getattr(resp, "model", None)
     if isinstance(model, str):
         state.response_model = model
     if state.request_id is None:
-        rid = getattr(resp, "_request_id", None) if not isinstance(resp, dict) else None
-        state.request_id = rid or field(resp, "id")
-    usage = field(resp, "usage")
+        state.request_id = rid or getattr(resp, "id", None)
+    usage = getattr(resp, "usage", None)
     if usage is not None:
         u = extract_usage(usage)
-        tier = field(resp, "service_tier")
+        tier = getattr(resp, "service_tier", None)
         u.service_tier = tier if isinstance(tier, str) else None
         state.usage = u
 
@@ -101,20 +124,21 @@ class _ChatObserver:
         self.complete = False
 
     def observe(self, chunk: Any) -> bool:
+        if isinstance(chunk, dict):
+            chunk = _Dict(chunk)
         state = self.state
-        choices = field(chunk, "choices")
+        choices = chunk.choices
         if state.response_model is None:
-            model = field(chunk, "model")
+            model = chunk.model
             if isinstance(model, str):
                 state.response_model = model
-                state.request_id = state.request_id or field(chunk, "id")
-        if choices:
-            if state.first_token_at is None:
-                state.mark_first_token()
-        usage = field(chunk, "usage")
+                state.request_id = state.request_id or chunk.id
+        if choices and state.first_token_at is None:
+            state.mark_first_token()
+        usage = chunk.usage
         if usage is not None:
             u = extract_usage(usage)
-            tier = field(chunk, "service_tier")
+            tier = getattr(chunk, "service_tier", None)
             u.service_tier = tier if isinstance(tier, str) else None
             state.usage = u
             self.complete = True

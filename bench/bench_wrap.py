@@ -1,0 +1,226 @@
+"""Overhead of llmfinops on the call path, measured side by side in one process.
+
+Prints, for each provider SDK available (OpenAI, Anthropic, Google):
+  * wrapped/raw per-call time ratio for sync, async and streamed calls (target <= 1.05),
+    both clients talking to identical in-process mock transports, rounds interleaved;
+  * ``import llmfinops`` time (target <= 50 ms);
+  * cost computations per second (target >= 200k/s);
+  * JSONL records per second through the background writer (target >= 100k/s).
+
+Run: ``python bench/bench_wrap.py`` (add ``--quick`` for a short run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import llmfinops  # noqa: E402
+from llmfinops.pricing import default_price_table  # noqa: E402
+from llmfinops.records import CallRecord  # noqa: E402
+from llmfinops.sinks import BackgroundWriter, JSONLSink  # noqa: E402
+from llmfinops.testing import make_record  # noqa: E402
+from llmfinops.usage import Usage  # noqa: E402
+
+QUICK = "--quick" in sys.argv
+ROUNDS = 15 if QUICK else 41
+BATCH = 40 if QUICK else 100
+MSG = [{"role": "user", "content": "What is the refund policy for an order placed last week?"}]
+
+
+def _interleaved(raw: Callable[[], Any], wrapped: Callable[[], Any]) -> tuple[float, float]:
+    """Median per-call seconds for raw and wrapped, alternating batches to cancel drift."""
+    for _ in range(BATCH):  # warm-up
+        raw()
+        wrapped()
+    r_times, w_times = [], []
+    for i in range(ROUNDS):
+        order = (raw, wrapped) if i % 2 == 0 else (wrapped, raw)
+        for fn in order:
+            t0 = time.perf_counter()
+            for _ in range(BATCH):
+                fn()
+            dt = (time.perf_counter() - t0) / BATCH
+            (r_times if fn is raw else w_times).append(dt)
+    return statistics.median(r_times), statistics.median(w_times)
+
+
+def _ainterleaved(raw: Callable[[], Any], wrapped: Callable[[], Any]) -> tuple[float, float]:
+    async def run(fn: Callable[[], Any]) -> float:
+        t0 = time.perf_counter()
+        for _ in range(BATCH):
+            await fn()
+        return (time.perf_counter() - t0) / BATCH
+
+    async def main() -> tuple[float, float]:
+        for _ in range(BATCH // 4):
+            await raw()
+            await wrapped()
+        r, w = [], []
+        for i in range(ROUNDS):
+            if i % 2 == 0:
+                r.append(await run(raw))
+                w.append(await run(wrapped))
+            else:
+                w.append(await run(wrapped))
+                r.append(await run(raw))
+        return statistics.median(r), statistics.median(w)
+
+    return asyncio.run(main())
+
+
+def _row(name: str, raw: float, wrapped: float) -> None:
+    ratio = wrapped / raw
+    flag = "ok" if ratio <= 1.05 else "OVER TARGET"
+    print(f"  {name:<28} raw {raw * 1e6:8.1f} us   wrapped {wrapped * 1e6:8.1f} us   "
+          f"ratio {ratio:5.3f}  (+{(wrapped - raw) * 1e6:5.1f} us)  {flag}")
+
+
+def bench_openai() -> None:
+    from llmfinops.testing.openai import OpenAIMock, async_openai_client, openai_client
+
+    raw = openai_client(OpenAIMock(prompt_tokens=1200, completion_tokens=300, cached_tokens=1024))
+    wrapped = llmfinops.wrap(openai_client(OpenAIMock(prompt_tokens=1200, completion_tokens=300, cached_tokens=1024)))
+    print("OpenAI (openai %s)" % __import__("openai").__version__)
+    _row("chat.completions sync", *_interleaved(
+        lambda: raw.chat.completions.create(model="gpt-4o", messages=MSG),
+        lambda: wrapped.chat.completions.create(model="gpt-4o", messages=MSG)))
+
+    def consume(c: Any) -> None:
+        for _ in c.chat.completions.create(model="gpt-4o", messages=MSG, stream=True,
+                                           stream_options={"include_usage": True}):
+            pass
+
+    _row("chat.completions stream", *_interleaved(lambda: consume(raw), lambda: consume(wrapped)))
+    araw = async_openai_client(OpenAIMock(prompt_tokens=1200, completion_tokens=300))
+    awrapped = llmfinops.wrap(async_openai_client(OpenAIMock(prompt_tokens=1200, completion_tokens=300)))
+    _row("chat.completions async", *_ainterleaved(
+        lambda: araw.chat.completions.create(model="gpt-4o", messages=MSG),
+        lambda: awrapped.chat.completions.create(model="gpt-4o", messages=MSG)))
+    _row("responses sync", *_interleaved(
+        lambda: raw.responses.create(model="gpt-5.5", input="hi"),
+        lambda: wrapped.responses.create(model="gpt-5.5", input="hi")))
+
+
+def bench_anthropic() -> None:
+    try:
+        from llmfinops.testing.anthropic import (  # type: ignore[attr-defined]
+            AnthropicMock,
+            anthropic_client,
+            async_anthropic_client,
+        )
+    except ImportError as exc:
+        print(f"Anthropic: skipped ({exc})")
+        return
+    kw: dict[str, Any] = {"model": "claude-sonnet-4-5", "max_tokens": 512, "messages": MSG}
+    raw = anthropic_client(AnthropicMock())
+    wrapped = llmfinops.wrap(anthropic_client(AnthropicMock()))
+    print("Anthropic (anthropic %s)" % __import__("anthropic").__version__)
+    _row("messages.create sync", *_interleaved(lambda: raw.messages.create(**kw),
+                                               lambda: wrapped.messages.create(**kw)))
+
+    def consume(c: Any) -> None:
+        for _ in c.messages.create(stream=True, **kw):
+            pass
+
+    _row("messages.create stream", *_interleaved(lambda: consume(raw), lambda: consume(wrapped)))
+    araw = async_anthropic_client(AnthropicMock())
+    awrapped = llmfinops.wrap(async_anthropic_client(AnthropicMock()))
+    _row("messages.create async", *_ainterleaved(lambda: araw.messages.create(**kw),
+                                                 lambda: awrapped.messages.create(**kw)))
+
+
+def bench_google() -> None:
+    try:
+        from llmfinops.testing.google import GoogleMock, google_client  # type: ignore[attr-defined]
+    except ImportError as exc:
+        print(f"Google: skipped ({exc})")
+        return
+    raw = google_client(GoogleMock())
+    wrapped = llmfinops.wrap(google_client(GoogleMock()))
+    print("Google (google-genai %s)" % __import__("google.genai", fromlist=["__version__"]).__version__)
+    _row("generate_content sync", *_interleaved(
+        lambda: raw.models.generate_content(model="gemini-2.5-flash", contents="hi"),
+        lambda: wrapped.models.generate_content(model="gemini-2.5-flash", contents="hi")))
+
+    def consume(c: Any) -> None:
+        for _ in c.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"):
+            pass
+
+    _row("generate_content stream", *_interleaved(lambda: consume(raw), lambda: consume(wrapped)))
+    _row("generate_content async", *_ainterleaved(
+        lambda: raw.aio.models.generate_content(model="gemini-2.5-flash", contents="hi"),
+        lambda: wrapped.aio.models.generate_content(model="gemini-2.5-flash", contents="hi")))
+
+
+def bench_import() -> None:
+    code = "import time; t=time.perf_counter(); import llmfinops; print(time.perf_counter()-t)"
+    base = [sys.executable, "-c", code]
+    samples = sorted(float(subprocess.check_output(base, cwd=os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))).decode()) for _ in range(7))
+    ms = samples[len(samples) // 2] * 1000
+    print(f"import llmfinops: {ms:.1f} ms (median of 7 fresh interpreters; target <= 50 ms)"
+          f"  {'ok' if ms <= 50 else 'OVER TARGET'}")
+
+
+def bench_cost() -> None:
+    t = default_price_table()
+    at = datetime(2026, 11, 15, tzinfo=UTC)
+    usages = [
+        ("openai", "gpt-4o", Usage(input_tokens=1200, cache_read_tokens=1024, output_tokens=300)),
+        ("anthropic", "claude-sonnet-4-5", Usage(input_tokens=12_000, cache_read_tokens=10_000,
+                                                 cache_write_tokens=1_000, cache_write_by_ttl={"5m": 1_000},
+                                                 output_tokens=200)),
+        ("google", "gemini-2.5-pro", Usage(input_tokens=250_000, output_tokens=900, reasoning_tokens=400)),
+    ]
+    n = 60_000 if QUICK else 300_000
+    t0 = time.perf_counter()
+    for i in range(n):
+        p, m, u = usages[i % 3]
+        t.cost(p, m, u, at=at)
+    rate = n / (time.perf_counter() - t0)
+    print(f"cost computations: {rate:,.0f}/s (target >= 200,000/s)  {'ok' if rate >= 200_000 else 'UNDER TARGET'}")
+
+
+def bench_jsonl() -> None:
+    n = 50_000 if QUICK else 200_000
+    recs: list[CallRecord] = [make_record(team="search", feature="chat", tags={"tenant": "acme"}) for _ in range(1000)]
+    with tempfile.TemporaryDirectory() as d:
+        w = BackgroundWriter([JSONLSink(os.path.join(d, "calls.jsonl"))], max_queue=n + 1)
+        t0 = time.perf_counter()
+        for i in range(n):
+            w.submit(recs[i % 1000])
+        w.close()
+        rate = n / (time.perf_counter() - t0)
+        size = os.path.getsize(os.path.join(d, "calls.jsonl"))
+    print(f"JSONL records: {rate:,.0f}/s end to end, submit+serialize+write ({size / n:.0f} B/record; "
+          f"target >= 100,000/s)  {'ok' if rate >= 100_000 else 'UNDER TARGET'}")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as d:
+        llmfinops.configure(sinks=[JSONLSink(os.path.join(d, "bench.jsonl"))], user_id_key="bench")
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; rounds={ROUNDS} x batch={BATCH}")
+        print("\n== wrapped vs raw (same mock transport; records go to a JSONL file) ==")
+        bench_openai()
+        bench_anthropic()
+        bench_google()
+        llmfinops.flush()
+    print("\n== throughput ==")
+    bench_import()
+    bench_cost()
+    bench_jsonl()
+
+
+if __name__ == "__main__":
+    main()
