@@ -26,6 +26,7 @@ __all__ = ["estimate_prompt_tokens", "estimate_tokens", "estimator_method"]
 import json
 import math
 import threading
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,9 +49,11 @@ def _encoder(name: str) -> Any:
         if name in _encoders:
             return _encoders[name]
         try:
-            import bpe_openai
+            with warnings.catch_warnings():  # bpe-openai uses a deprecated importlib.resources API
+                warnings.simplefilter("ignore", DeprecationWarning)
+                import bpe_openai
 
-            enc = bpe_openai.get_encoding(name)
+                enc = bpe_openai.get_encoding(name)
             method = f"bpe-openai ({name}, offline)"
         except Exception as exc:  # missing wheel, unsupported platform...
             enc = None

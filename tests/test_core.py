@@ -1,0 +1,151 @@
+"""Records, context attribution, configuration, token estimates, the public surface."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+import llmfinops
+from llmfinops.exceptions import ConfigurationError
+from llmfinops.records import RECORD_FIELDS, CallRecord, record_from_dict
+from llmfinops.testing import FakeClock, make_record
+from llmfinops.tokens import estimate_prompt_tokens, estimate_tokens, estimator_method
+from llmfinops.usage import Usage
+
+
+class TestRecords:
+    def test_json_matches_as_dict(self) -> None:
+        """The generated serializer writes exactly what as_dict() holds."""
+        rec = make_record(team='a"b', tags={"tenant": "ünï"}, cost_usd=None, latency_ms=12.5)
+        assert json.loads(rec.to_json()) == rec.as_dict()
+
+    def test_costs_are_exact_in_json(self) -> None:
+        """Costs keep their exact decimal digits in JSON and read back exactly."""
+        rec = make_record(cost_usd=Decimal("0.000123456789012345678"))
+        line = rec.to_json()
+        assert '"cost_usd":0.000123456789012345678' in line
+        back = record_from_dict(json.loads(line, parse_float=Decimal))
+        assert back.cost_usd == Decimal("0.000123456789012345678")
+
+    def test_round_trip_all_fields(self) -> None:
+        """A record survives JSON and back, field for field."""
+        rec = make_record(cache_hit=True, saved_usd="0.5", cascade_step=2, tags={"k": "v"})
+        back = record_from_dict(json.loads(rec.to_json(), parse_float=Decimal))
+        assert back == rec
+
+    def test_unknown_keys_ignored(self) -> None:
+        """Newer logs with extra keys stay readable."""
+        d = make_record().as_dict() | {"future_field": 1}
+        assert isinstance(record_from_dict(d), CallRecord)
+
+    def test_field_order_is_public(self) -> None:
+        """RECORD_FIELDS starts with the identity fields and holds every documented column."""
+        assert RECORD_FIELDS[:4] == ("id", "timestamp", "provider", "operation")
+        for f in ("cached_input_tokens", "cost_usd", "input_cost_usd", "cache_write_cost_usd", "retry_count",
+                  "time_to_first_token_ms", "service_tier", "price_version", "environment", "request_id"):
+            assert f in RECORD_FIELDS
+
+
+class TestUsage:
+    def test_uncached_and_total(self) -> None:
+        """Uncached input excludes reads and writes; total is input + output."""
+        u = Usage(input_tokens=100, cache_read_tokens=60, cache_write_tokens=30, output_tokens=7)
+        assert (u.uncached_input_tokens, u.total_tokens) == (10, 107)
+
+    def test_sum_merges_ttl_split(self) -> None:
+        """Adding usages sums counts and TTL splits."""
+        a = Usage(input_tokens=10, cache_write_tokens=4, cache_write_by_ttl={"5m": 4})
+        b = Usage(input_tokens=5, cache_write_tokens=3, cache_write_by_ttl={"1h": 3}, output_tokens=2)
+        s = a + b
+        assert (s.input_tokens, s.cache_write_tokens, s.cache_write_by_ttl, s.output_tokens) == (
+            15, 7, {"5m": 4, "1h": 3}, 2)
+
+
+class TestTags:
+    def test_nesting_and_removal(self) -> None:
+        """Inner tags win; None removes a key; the outer scope is restored."""
+        with llmfinops.tags(team="a", feature="x"):
+            with llmfinops.tags(team="b", feature=None):
+                assert dict(llmfinops.current_tags()) == {"team": "b"}
+            assert dict(llmfinops.current_tags()) == {"team": "a", "feature": "x"}
+        assert dict(llmfinops.current_tags()) == {}
+
+    async def test_async_decorator_and_tasks(self) -> None:
+        """The decorator works on coroutines and tags follow tasks."""
+
+        @llmfinops.tags(feature="bg")
+        async def job() -> str:
+            await asyncio.sleep(0)
+            return llmfinops.current_tags()["feature"]
+
+        with llmfinops.tags(team="t"):
+            results = await asyncio.gather(job(), job())
+        assert results == ["bg", "bg"]
+
+
+class TestConfig:
+    def test_unknown_price_override_key(self) -> None:
+        """A typo in price_overrides names the key and the allowed ones."""
+        with pytest.raises(ConfigurationError, match=r"unknown key\(s\) \['model'\]"):
+            llmfinops.configure(price_overrides={"model": []})
+
+    def test_bad_user_id_mode(self) -> None:
+        """user_id_mode is validated."""
+        with pytest.raises(ConfigurationError, match="user_id_mode='plain'"):
+            llmfinops.configure(user_id_mode="plain")  # type: ignore[arg-type]
+
+    def test_fake_clock_is_utc(self) -> None:
+        """FakeClock refuses naive datetimes and advances both clocks."""
+        with pytest.raises(ValueError, match="timezone-aware"):
+            FakeClock(datetime(2026, 1, 1))
+        c = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
+        m = c.monotonic()
+        c.advance(2.5)
+        assert c.monotonic() - m == 2.5 and c.now().second == 2
+
+
+class TestTokens:
+    def test_method_is_offline_bpe(self) -> None:
+        """Estimates use the bundled BPE tables, no network."""
+        assert estimator_method().startswith("bpe-openai (o200k_base")
+
+    def test_exact_for_openai(self) -> None:
+        """OpenAI counts are exact BPE counts."""
+        assert estimate_tokens("The quick brown fox", model="gpt-4o") == 4
+
+    def test_margin_for_other_providers(self) -> None:
+        """Anthropic/Google estimates carry a 20 % safety margin."""
+        text = "word " * 1000
+        assert estimate_tokens(text, provider="anthropic") == -(-estimate_tokens(text) * 12 // 10)
+
+    def test_prompt_estimate_counts_system_tools_images(self) -> None:
+        """System, messages, tools and images all count."""
+        body = {"model": "claude-sonnet-4-6", "system": "You are helpful. " * 50,
+                "tools": [{"name": "lookup", "input_schema": {"type": "object"}}],
+                "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"},
+                                                          {"type": "image", "source": {"data": "..."}}]}]}
+        n = estimate_prompt_tokens("anthropic", body)
+        assert n > 1600 + 200
+
+
+class TestPublicSurface:
+    def test_all_is_sorted_and_importable(self) -> None:
+        """__all__ is sorted and every name exists."""
+        assert list(llmfinops.__all__) == sorted(llmfinops.__all__)
+        for name in llmfinops.__all__:
+            assert hasattr(llmfinops, name), name
+
+    def test_import_pulls_no_sdk(self) -> None:
+        """import llmfinops imports no provider SDK and no heavy optional dependency."""
+        import subprocess
+        import sys
+
+        code = ("import sys, llmfinops; bad=[m for m in ('openai','anthropic','google.genai','duckdb','redis',"
+                "'opentelemetry','prometheus_client','httpx2','bpe_openai','tiktoken') if m in sys.modules];"
+                "print(','.join(bad))")
+        out = subprocess.check_output([sys.executable, "-c", code], text=True).strip()
+        assert out == ""
