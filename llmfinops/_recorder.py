@@ -149,6 +149,7 @@ class CallState:
         "done",
         "endpoint",
         "error_statuses",
+        "estimator",
         "extra_fields",
         "extra_cost",
         "first_token_at",
@@ -201,6 +202,8 @@ class CallState:
         self.first_token_at: float | None = None
         self.extra_fields: dict[str, Any] = {}
         """Record fields set by policies/budgets/cascade (``policy``, ``degraded_from``, ``cascade_id``...)."""
+        self.estimator: Callable[[], Usage | None] | None = None
+        """Set by a stream observer: estimates usage when a stream ends before the provider reported it."""
         self.scratch: dict[str, Any] = {}
         """Per-call data of hooks (e.g. a budget's reservation ids)."""
         self.adapter_data: Any = None
@@ -285,6 +288,12 @@ class CallState:
         table = runtime.table(cfg)
         usage = self._total_usage()
         latency = (cfg.clock.monotonic() - self.start) * 1000.0
+        estimated = False
+        if usage is None and self.estimator is not None:
+            # The stream was accepted (billing started) but ended before the provider reported
+            # usage: an estimate beats a silent null that drops real spend from reports.
+            usage = self.estimator()
+            estimated = usage is not None
         if usage is None:
             if error is not None:
                 cost = Cost(
@@ -306,7 +315,14 @@ class CallState:
                     )
             usage = Usage()
         else:
+            if estimated:
+                self.usage, self.hops = usage, None
             cost = self._price(cfg, table)
+            if estimated and cost.total is not None:
+                cost.note = (
+                    "estimated: the stream ended before the provider reported usage; input from an offline "
+                    "estimate of the request, output from the text received (a lower bound)"
+                )
             if cost.total is None:
                 warn_once(
                     CostUnknownWarning,

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._recorder import CallState, ClientRuntime
+from ..tokens import estimate_prompt_tokens, estimate_tokens
 from ..usage import Usage
 from ._base import field, int_field
 from ._stainless import patch_stainless
@@ -122,6 +123,18 @@ class _ChatObserver:
         self.state = state
         self.hide = hide_usage_chunk
         self.complete = False
+        self.texts: list[str] = []
+        state.estimator = self.estimate
+
+    def estimate(self) -> Usage | None:
+        """Usage estimate for a stream cut before its usage chunk."""
+        state = self.state
+        if state.body is None:
+            return None
+        return Usage(
+            input_tokens=estimate_prompt_tokens(PROVIDER, state.body),
+            output_tokens=estimate_tokens("".join(self.texts), model=state.model),
+        )
 
     def observe(self, chunk: Any) -> bool:
         if isinstance(chunk, dict):
@@ -133,8 +146,14 @@ class _ChatObserver:
             if isinstance(model, str):
                 state.response_model = model
                 state.request_id = state.request_id or chunk.id
-        if choices and state.first_token_at is None:
-            state.mark_first_token()
+        if choices:
+            if state.first_token_at is None:
+                state.mark_first_token()
+            for choice in choices:
+                delta = choice.delta if not isinstance(choice, dict) else _Dict(choice).delta
+                content = getattr(delta, "content", None) if delta is not None else None
+                if content:
+                    self.texts.append(content)
         usage = chunk.usage
         if usage is not None:
             u = extract_usage(usage)
@@ -155,6 +174,18 @@ class _ResponsesObserver:
     def __init__(self, state: CallState) -> None:
         self.state = state
         self.complete = False
+        self.texts: list[str] = []
+        state.estimator = self.estimate
+
+    def estimate(self) -> Usage | None:
+        """Usage estimate for a stream cut before ``response.completed``."""
+        state = self.state
+        if state.body is None:
+            return None
+        return Usage(
+            input_tokens=estimate_prompt_tokens(PROVIDER, state.body),
+            output_tokens=estimate_tokens("".join(self.texts), model=state.model),
+        )
 
     def observe(self, event: Any) -> bool:
         kind = field(event, "type")
@@ -164,6 +195,9 @@ class _ResponsesObserver:
         elif isinstance(kind, str) and kind.endswith(".delta"):
             if self.state.first_token_at is None:
                 self.state.mark_first_token()
+            delta = field(event, "delta")
+            if isinstance(delta, str):
+                self.texts.append(delta)
         elif kind == "response.created" and self.state.response_model is None:
             resp = field(event, "response")
             model = field(resp, "model")

@@ -158,6 +158,9 @@ class TestStreams:
             s.close()
         (rec,) = recs
         assert rec.partial and rec.status == "ok"
+        # billed but never reported: estimated from the request and the text received, and said so
+        assert rec.input_tokens > 0 and rec.cost_usd is not None and rec.cost_usd > 0
+        assert (rec.pricing_note or "").startswith("estimated")
 
     def test_break_then_garbage_collected(self, client: openai.OpenAI) -> None:
         """A stream abandoned mid-way and garbage-collected produces exactly one record."""
