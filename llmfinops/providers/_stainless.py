@@ -6,6 +6,15 @@ Every resource method of these SDKs — ``create``, ``parse``, ``.stream()`` hel
 patch those two on the *instance* (no proxy, the client keeps its type), plus ``copy`` /
 ``with_options`` so derived clients stay metered. One interception point covers every
 surface and survives SDK upgrades that add resources.
+
+Besides the required :class:`~llmfinops.providers._base.StainlessSpec` members, a spec may
+define two optional hooks (looked up once per patch, so specs without them pay nothing):
+
+* ``on_stream(state, stream)`` runs when a metered stream is wrapped (e.g. to read the
+  ``request-id`` header that stream events do not carry);
+* ``result_hook(runtime, options) -> Callable[[result, is_async], result] | None`` runs for
+  requests ``begin`` does not meter; a returned function sees the result (e.g. Anthropic's
+  Message Batch results, a JSONL stream whose items are the billed calls).
 """
 
 from __future__ import annotations
@@ -16,14 +25,22 @@ import functools
 import inspect
 import json
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
-from .._internal import handle_internal_errors, logger
-from .._recorder import CURRENT_CALL, CallState, ClientRuntime
-from ._base import StainlessSpec, StreamObserver
+from pydantic import BaseModel
+
+from llmfinops._internal import handle_internal_errors, logger
+from llmfinops._recorder import CURRENT_CALL, CallState, ClientRuntime
+from llmfinops.providers._base import StainlessSpec, StreamObserver
 
 _PATCHED = ("request", "copy", "with_options")
+
+
+def _report(where: str) -> None:
+    """Log and warn once about the exception being handled; never raises (call from ``except``)."""
+    with handle_internal_errors(where):
+        raise  # re-raises the exception being handled, inside the block that swallows it
 
 
 def patch_stainless(client: Any, spec: StainlessSpec, runtime: ClientRuntime) -> Callable[[], None]:
@@ -32,17 +49,28 @@ def patch_stainless(client: Any, spec: StainlessSpec, runtime: ClientRuntime) ->
     orig_attempt = getattr(client, spec.attempt_method)
     orig_copy = client.copy
     is_async = inspect.iscoroutinefunction(orig_request)
+    result_hook: Callable[[ClientRuntime, Any], Callable[[Any, bool], Any] | None] | None = getattr(
+        spec, "result_hook", None
+    )
 
     def begin(options: Any) -> CallState | None:
         try:
             state = spec.begin(runtime, options)
         except Exception:
-            with handle_internal_errors(f"{spec.provider}.begin"):
-                raise
+            _report(f"{spec.provider}.begin")
             return None
         if state is not None:
             runtime.prepare(state)
         return state
+
+    def hook_for(options: Any) -> Callable[[Any, bool], Any] | None:
+        if result_hook is None:
+            return None
+        try:
+            return result_hook(runtime, options)
+        except Exception:
+            _report(f"{spec.provider}.result_hook")
+            return None
 
     if is_async:
 
@@ -50,7 +78,10 @@ def patch_stainless(client: Any, spec: StainlessSpec, runtime: ClientRuntime) ->
         async def request(cast_to: Any, options: Any, **kwargs: Any) -> Any:
             state = begin(options)
             if state is None:
-                return await orig_request(cast_to, options, **kwargs)
+                hook = hook_for(options)
+                if hook is None:
+                    return await orig_request(cast_to, options, **kwargs)
+                return _apply_hook(spec, hook, await orig_request(cast_to, options, **kwargs), is_async=True)
             token = CURRENT_CALL.set(state)
             try:
                 result = await orig_request(cast_to, options, **kwargs)
@@ -74,10 +105,13 @@ def patch_stainless(client: Any, spec: StainlessSpec, runtime: ClientRuntime) ->
     else:
 
         @functools.wraps(orig_request)
-        def request(cast_to: Any, options: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+        def request(cast_to: Any, options: Any, **kwargs: Any) -> Any:
             state = begin(options)
             if state is None:
-                return orig_request(cast_to, options, **kwargs)
+                hook = hook_for(options)
+                if hook is None:
+                    return orig_request(cast_to, options, **kwargs)
+                return _apply_hook(spec, hook, orig_request(cast_to, options, **kwargs), is_async=False)
             token = CURRENT_CALL.set(state)
             try:
                 result = orig_request(cast_to, options, **kwargs)
@@ -89,7 +123,7 @@ def patch_stainless(client: Any, spec: StainlessSpec, runtime: ClientRuntime) ->
             return _handle_result(spec, state, result, is_async=False)
 
         @functools.wraps(orig_attempt)
-        def attempt(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+        def attempt(*args: Any, **kwargs: Any) -> Any:
             state = CURRENT_CALL.get()
             if state is not None:
                 state.attempts += 1
@@ -127,9 +161,30 @@ def _note_status(state: CallState, resp: Any) -> None:
         _note_status(state, resp[0])
 
 
+def _apply_hook(spec: StainlessSpec, hook: Callable[[Any, bool], Any], result: Any, *, is_async: bool) -> Any:
+    try:
+        return hook(result, is_async)
+    except Exception:
+        _report(f"{spec.provider}.result_hook")
+        return result
+
+
+def _stream_started(spec: StainlessSpec, state: CallState, stream: Any) -> None:
+    on_stream = getattr(spec, "on_stream", None)
+    if on_stream is not None:
+        with handle_internal_errors(f"{spec.provider}.on_stream"):
+            on_stream(state, stream)
+
+
 def _handle_result(spec: StainlessSpec, state: CallState, result: Any, *, is_async: bool) -> Any:
     try:
-        if hasattr(result, "_iterator") and hasattr(result, "response"):
+        if isinstance(result, BaseModel):  # the common case; hasattr on a pydantic model is slow
+            spec.on_response(state, result)
+            state.finish()
+        elif hasattr(result, "_iterator") and hasattr(result, "response"):
+            # ``_iterator`` is a plain attribute in openai and a ``functools.cached_property``
+            # (settable per instance) in anthropic; both are replaced the same way.
+            _stream_started(spec, state, result)
             _wrap_stream(state, result, spec.observer(state), is_async=is_async)
         elif hasattr(result, "http_response") and hasattr(result, "parse"):
             _wrap_raw(spec, state, result, is_async=is_async)
@@ -137,8 +192,7 @@ def _handle_result(spec: StainlessSpec, state: CallState, result: Any, *, is_asy
             spec.on_response(state, result)
             state.finish()
     except Exception:
-        with handle_internal_errors(f"{spec.provider}.response"):
-            raise
+        _report(f"{spec.provider}.response")
         state.finish()
     return result
 
@@ -162,7 +216,7 @@ def _wrap_stream(state: CallState, stream: Any, observer: StreamObserver, *, is_
             try:
                 await orig_aclose()
             finally:
-                if not agen.ag_running:
+                if not getattr(agen, "ag_running", False):
                     state.finish(partial=not observer.complete)
 
         response.aclose = aclose
@@ -175,7 +229,7 @@ def _wrap_stream(state: CallState, stream: Any, observer: StreamObserver, *, is_
             try:
                 orig_close()
             finally:
-                if not gen.gi_running:
+                if not getattr(gen, "gi_running", False):
                     state.finish(partial=not observer.complete)
 
         response.close = close
@@ -183,15 +237,14 @@ def _wrap_stream(state: CallState, stream: Any, observer: StreamObserver, *, is_
     weakref.finalize(stream, _gc_finish, state, observer)
 
 
-def _observe(state: CallState, observer: StreamObserver, inner: Iterator[Any]) -> Iterator[Any]:
+def _observe(state: CallState, observer: StreamObserver, inner: Iterator[Any]) -> Generator[Any, None, None]:
     try:
         for event in inner:
             try:
                 show = observer.observe(event)
             except Exception:
                 show = True
-                with handle_internal_errors("stream.observe"):
-                    raise
+                _report("stream.observe")
             if show:
                 yield event
     except GeneratorExit:
@@ -203,15 +256,16 @@ def _observe(state: CallState, observer: StreamObserver, inner: Iterator[Any]) -
     state.finish(partial=not observer.complete)
 
 
-async def _aobserve(state: CallState, observer: StreamObserver, inner: AsyncIterator[Any]) -> AsyncIterator[Any]:
+async def _aobserve(
+    state: CallState, observer: StreamObserver, inner: AsyncIterator[Any]
+) -> AsyncGenerator[Any, None]:
     try:
         async for event in inner:
             try:
                 show = observer.observe(event)
             except Exception:
                 show = True
-                with handle_internal_errors("stream.observe"):
-                    raise
+                _report("stream.observe")
             if show:
                 yield event
     except GeneratorExit:
@@ -259,16 +313,20 @@ def _wrap_raw(spec: StainlessSpec, state: CallState, raw: Any, *, is_async: bool
         return
     orig_parse = raw.parse
     stream_wrapped = [False]
+    # httpx closes a response at the end of ``read()``, *before* it stores ``_content``; the
+    # close hook must wait for the read to return, or it would find no body to price.
+    reading = [False]
 
     def after_parse(parsed: Any) -> None:
         if hasattr(parsed, "_iterator") and hasattr(parsed, "response"):
             stream_wrapped[0] = True
+            _stream_started(spec, state, parsed)
             _wrap_stream(state, parsed, spec.observer(state), is_async=is_async)
         elif not state.done:
             _finish_from_body(spec, state, http)
 
     def on_close() -> None:
-        if not stream_wrapped[0]:
+        if not stream_wrapped[0] and not reading[0]:
             _finish_from_body(spec, state, http)
 
     if is_async:
@@ -289,6 +347,17 @@ def _wrap_raw(spec: StainlessSpec, state: CallState, raw: Any, *, is_async: bool
                 on_close()
 
         http.aclose = aclose
+        orig_aread = http.aread
+
+        async def aread() -> Any:
+            reading[0] = True
+            try:
+                return await orig_aread()
+            finally:
+                reading[0] = False
+                on_close()
+
+        http.aread = aread
     else:
 
         def parse(*args: Any, **kwargs: Any) -> Any:
@@ -307,4 +376,15 @@ def _wrap_raw(spec: StainlessSpec, state: CallState, raw: Any, *, is_async: bool
                 on_close()
 
         http.close = close
+        orig_read = http.read
+
+        def read() -> Any:
+            reading[0] = True
+            try:
+                return orig_read()
+            finally:
+                reading[0] = False
+                on_close()
+
+        http.read = read
     weakref.finalize(raw, on_close)

@@ -1,0 +1,475 @@
+"""Anthropic SDK adapter (``anthropic.Anthropic`` / ``anthropic.AsyncAnthropic`` and their subclasses).
+
+Metered: ``messages.create`` (incl. ``stream=True``), the ``messages.stream(...)`` managers,
+``messages.parse``, the same under ``beta.messages`` (``tool_runner`` and threads send each
+turn through ``create``, so every loop request is its own record), every path
+(``with_raw_response``, ``with_streaming_response``), and Message Batch results read through
+``messages.batches.results(id)`` (one record per succeeded request, at batch rates).
+Not recorded: ``count_tokens`` (free; see ``docs/providers/anthropic.md``) and the batch
+management calls (``create``/``retrieve``/``list``/``cancel``/``delete`` bill no tokens).
+
+Usage semantics owned here (provider-semantics.md §1):
+
+* Anthropic's ``input_tokens`` *excludes* cache reads and writes; normalized
+  ``Usage.input_tokens = input_tokens + cache_creation_input_tokens + cache_read_input_tokens``.
+* Cache writes are priced per TTL from ``cache_creation.ephemeral_5m/1h_input_tokens``; when the
+  split is missing, at the TTL the request asked for (``cache_control.ttl``; default ``5m``).
+* ``output_tokens`` already includes thinking (``thinking_tokens`` is observability only).
+* ``usage.service_tier`` (``batch``...), ``usage.speed`` (``fast``) and ``usage.inference_geo``
+  (``us``) select price tiers and multipliers.
+* Streams: the input side and the TTL split come from ``message_start``; ``message_delta``
+  usage is cumulative and *overwrites* (never adds).
+* Beta ``usage.iterations``: when present the call is priced per iteration, each at its own
+  model (compaction entries sit outside the top-level totals; advisor and fallback entries
+  name another model).
+
+Example:
+    >>> import llmfinops
+    >>> from llmfinops.testing.anthropic import AnthropicMock, anthropic_client
+    >>> client = llmfinops.wrap(anthropic_client(AnthropicMock(input_tokens=12, output_tokens=5)))
+    >>> msg = client.messages.create(model="claude-sonnet-4-6", max_tokens=64,
+    ...                              messages=[{"role": "user", "content": "hi"}])
+    >>> msg.usage.output_tokens
+    5
+"""
+
+from __future__ import annotations
+
+__all__ = ["PROVIDER", "extract_usage", "is_client", "patch", "requested_cache_ttl"]
+
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from anthropic import NotGiven, Omit
+
+from llmfinops._context import current_tags
+from llmfinops._internal import handle_internal_errors
+from llmfinops._recorder import CallState, ClientRuntime
+from llmfinops.providers._base import field
+from llmfinops.providers._stainless import patch_stainless
+from llmfinops.usage import Usage
+
+PROVIDER = "anthropic"
+"""Provider name written on records."""
+
+_MESSAGES_URL = "/v1/messages"
+_BATCHES_PATH = "/messages/batches/"
+_DEFAULT_TTL = "5m"
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_MAIN_ITERATIONS = frozenset({"message", "fallback_message"})
+_UNSET = (Omit, NotGiven)
+# Raw usage fields a stream accumulates; ``message_delta`` values overwrite ``message_start`` ones.
+_STREAM_USAGE_FIELDS = (
+    "input_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "cache_creation",
+    "output_tokens",
+    "output_tokens_details",
+    "service_tier",
+    "speed",
+    "inference_geo",
+    "iterations",
+)
+
+
+def is_client(obj: object) -> bool:
+    """Whether ``obj`` is an ``anthropic.Anthropic``/``AsyncAnthropic`` (or subclass) instance.
+
+    Example:
+        >>> import anthropic
+        >>> is_client(anthropic.Anthropic(api_key="sk-ant-test"))
+        True
+    """
+    for cls in type(obj).__mro__:
+        if cls.__module__.startswith("anthropic") and cls.__name__ in ("Anthropic", "AsyncAnthropic"):
+            return True
+    return False
+
+
+def _view(obj: Any) -> Mapping[str, Any]:
+    """The fields of an SDK model (or a dict) as a mapping: missing fields are absent, not errors.
+
+    Reading ``__dict__`` avoids one attribute lookup per field, and pydantic's slow
+    ``__getattr__`` path (an exception) for every field the SDK model does not define. Fields the
+    installed SDK does not know yet (``__pydantic_extra__``) are included.
+    """
+    if isinstance(obj, dict):
+        return obj
+    d = getattr(obj, "__dict__", None)
+    if not isinstance(d, dict):
+        return _EMPTY
+    extra = getattr(obj, "__pydantic_extra__", None)
+    return {**d, **extra} if extra else d
+
+
+def _int(v: Any) -> int:
+    return v if isinstance(v, int) else 0
+
+
+def _ttl_split(cache_creation: Any) -> dict[str, int] | None:
+    if cache_creation is None:
+        return None
+    cc = _view(cache_creation)
+    t5 = _int(cc.get("ephemeral_5m_input_tokens"))
+    t1 = _int(cc.get("ephemeral_1h_input_tokens"))
+    if not (t5 or t1):
+        return None
+    return {"5m": t5, "1h": t1}
+
+
+def extract_usage(usage: Any) -> Usage:
+    """Convert an Anthropic usage block (``Usage``, ``BetaUsage``, an iteration entry; model or dict).
+
+    Example:
+        >>> u = extract_usage({"input_tokens": 20, "cache_read_input_tokens": 1000,
+        ...                    "cache_creation_input_tokens": 300,
+        ...                    "cache_creation": {"ephemeral_5m_input_tokens": 100,
+        ...                                       "ephemeral_1h_input_tokens": 200},
+        ...                    "output_tokens": 80, "speed": "fast"})
+        >>> (u.input_tokens, u.cache_read_tokens, u.cache_write_tokens, u.cache_write_by_ttl, u.modifiers)
+        (1320, 1000, 300, {'5m': 100, '1h': 200}, {'speed': 'fast'})
+    """
+    f = _view(usage)
+    inp = _int(f.get("input_tokens"))
+    read = _int(f.get("cache_read_input_tokens"))
+    write = _int(f.get("cache_creation_input_tokens"))
+    split = _ttl_split(f.get("cache_creation"))
+    if split is not None and not write:
+        write = split["5m"] + split["1h"]
+    details = f.get("output_tokens_details")
+    u = Usage(
+        input_tokens=inp + write + read,
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+        cache_write_by_ttl=split,
+        output_tokens=_int(f.get("output_tokens")),
+        reasoning_tokens=0 if details is None else _int(_view(details).get("thinking_tokens")),
+    )
+    tier = f.get("service_tier")
+    if isinstance(tier, str):
+        u.service_tier = tier
+    speed = f.get("speed")
+    if isinstance(speed, str):
+        u.modifiers["speed"] = speed
+    geo = f.get("inference_geo")
+    if isinstance(geo, str):
+        u.modifiers["inference_geo"] = geo
+    return u
+
+
+def requested_cache_ttl(body: Any) -> str:
+    """The cache TTL a Messages request asked for: ``"1h"`` if any ``cache_control`` says so, else ``"5m"``.
+
+    Looks at the top-level ``cache_control`` and at ``tools``, ``system`` and message content
+    blocks. Only used when a response reports cache writes without the TTL split; with mixed
+    TTLs the dearer one is assumed (an upper bound). Lazy iterables are never consumed.
+
+    Example:
+        >>> requested_cache_ttl({"system": [{"type": "text", "text": "...",
+        ...                                  "cache_control": {"type": "ephemeral", "ttl": "1h"}}]})
+        '1h'
+    """
+    if not isinstance(body, dict):
+        return _DEFAULT_TTL
+    blocks: list[Any] = [body]
+    for key in ("tools", "system"):
+        v = body.get(key)
+        if isinstance(v, (list, tuple)):
+            blocks.extend(v)
+    messages = body.get("messages")
+    if isinstance(messages, (list, tuple)):
+        for m in messages:
+            content = m.get("content") if isinstance(m, dict) else None
+            if isinstance(content, (list, tuple)):
+                blocks.extend(content)
+    for block in blocks:
+        cc = block.get("cache_control") if isinstance(block, dict) else None
+        if isinstance(cc, dict) and cc.get("ttl") == "1h":
+            return "1h"
+    return _DEFAULT_TTL
+
+
+def _iteration_hops(
+    state: CallState, top: Usage, iterations: list[Any]
+) -> list[tuple[Usage, str | None]] | None:
+    """Price parts for a beta ``usage.iterations`` list, or ``None`` to price the top level alone.
+
+    Anthropic documents that compaction entries are *not* in the top-level fields and that
+    advisor/fallback entries name their own model; summing the entries is its documented way to get
+    the billed total. Whether the top level also counts advisor tokens is not documented, and with
+    a fallback chain the top level is the serving hop only. So when the entries account for at
+    least the top-level counts, every entry is priced at its own model (right in all those cases);
+    if they account for less, the list is incomplete: the top level is priced at the call's model
+    and the non-message entries (compaction, advisor) are added on top.
+    """
+    main: list[tuple[Usage, str | None]] = []
+    other: list[tuple[Usage, str | None]] = []
+    for it in iterations:
+        kind = field(it, "type")
+        u = extract_usage(it)
+        model = field(it, "model")
+        name = model if isinstance(model, str) and model else None
+        if kind in _MAIN_ITERATIONS:
+            main.append((u, name))
+        elif kind == "compaction":
+            other.append((u, None))
+        else:  # advisor_message and any future kind: billed, at the model it names
+            other.append((u, name))
+    if not main and not other:
+        return None
+    if main:
+        named = [u for u, m in other if m is not None]
+        covered_in = sum(u.input_tokens for u, _m in main) + sum(u.input_tokens for u in named)
+        covered_out = sum(u.output_tokens for u, _m in main) + sum(u.output_tokens for u in named)
+        if covered_in < top.input_tokens or covered_out < top.output_tokens:
+            main = []
+    if main:
+        main[0][0].reasoning_tokens = top.reasoning_tokens
+    else:
+        main = [(_copy_usage(top), None)]
+    own = {state.model, state.response_model}
+    parts = main + other
+    for u, model in parts:
+        u.service_tier = top.service_tier
+        geo = top.modifiers.get("inference_geo")
+        if geo is not None:
+            u.modifiers["inference_geo"] = geo
+        speed = top.modifiers.get("speed")
+        # Fast mode is a setting of the call's own model; other models' hops run at their own speed.
+        if speed is not None and (model is None or model in own):
+            u.modifiers["speed"] = speed
+    return parts
+
+
+def _copy_usage(u: Usage) -> Usage:
+    return Usage(
+        input_tokens=u.input_tokens,
+        cache_read_tokens=u.cache_read_tokens,
+        cache_write_tokens=u.cache_write_tokens,
+        cache_write_by_ttl=u.cache_write_by_ttl,
+        output_tokens=u.output_tokens,
+        reasoning_tokens=u.reasoning_tokens,
+    )
+
+
+def _set_usage(state: CallState, usage: Any) -> None:
+    """Replace what ``state`` knows about usage (cumulative semantics: never add)."""
+    u = extract_usage(usage)
+    state.usage = u
+    iterations = _view(usage).get("iterations")
+    state.hops = _iteration_hops(state, u, iterations) if iterations else None
+    if u.cache_write_tokens and state.cache_write_ttl is None:
+        split = u.cache_write_by_ttl
+        if split is None or split["5m"] + split["1h"] != u.cache_write_tokens:
+            state.cache_write_ttl = requested_cache_ttl(state.body)
+    elif state.hops and state.cache_write_ttl is None:
+        for hop, _ in state.hops:
+            if hop.cache_write_tokens and hop.cache_write_by_ttl is None:
+                state.cache_write_ttl = requested_cache_ttl(state.body)
+                break
+
+
+def _from_message(state: CallState, msg: Any) -> None:
+    model = field(msg, "model")
+    if isinstance(model, str):
+        state.response_model = model
+    if state.request_id is None:
+        rid = None if isinstance(msg, dict) else getattr(msg, "_request_id", None)
+        state.request_id = rid or field(msg, "id")
+    usage = field(msg, "usage")
+    if usage is not None:
+        _set_usage(state, usage)
+
+
+class _MessageObserver:
+    """Raw Messages stream events; the usage accumulates like the SDK's own accumulator."""
+
+    __slots__ = ("_raw", "complete", "state")
+
+    def __init__(self, state: CallState) -> None:
+        self.state = state
+        self.complete = False
+        self._raw: dict[str, Any] = {}
+
+    def observe(self, event: Any) -> bool:
+        try:
+            kind = event.type  # SDK event models; dicts only come from raw-body replays
+        except AttributeError:
+            kind = field(event, "type")
+        if kind == "content_block_delta":  # by far the most frequent event: keep it cheap
+            if self.state.first_token_at is None:
+                self.state.mark_first_token()
+        elif kind == "message_start":
+            msg = field(event, "message")
+            self._merge(field(msg, "usage"))
+            usage = self._raw
+            model = field(msg, "model")
+            if isinstance(model, str):
+                self.state.response_model = model
+            if self.state.request_id is None:
+                self.state.request_id = field(msg, "id")
+            _set_usage(self.state, usage)
+        elif kind == "message_delta":
+            self._merge(field(event, "usage"))
+            _set_usage(self.state, self._raw)
+            self.complete = True
+        return True
+
+    def _merge(self, usage: Any) -> None:
+        if usage is None:
+            return
+        raw = self._raw
+        f = _view(usage)
+        for name in _STREAM_USAGE_FIELDS:
+            v = f.get(name)
+            if v is not None:
+                raw[name] = v
+
+
+# -- Message Batch results ------------------------------------------------------------------------
+def _record_batch_item(runtime: ClientRuntime, item: Any, tags: dict[str, str]) -> None:
+    result = field(item, "result")
+    if field(result, "type") != "succeeded":
+        return  # errored / canceled / expired requests are not billed
+    msg = field(result, "message")
+    model = field(msg, "model")
+    state = CallState(
+        runtime, endpoint="messages.batches", operation="chat", model=model if isinstance(model, str) else ""
+    )
+    custom_id = field(item, "custom_id")
+    state.tag_snapshot = {**tags, "custom_id": str(custom_id)} if custom_id is not None else dict(tags)
+    _from_message(state, msg)
+    # Everything the results endpoint returns was processed (and billed) by the Batch API.
+    if state.usage is not None:
+        state.usage.service_tier = "batch"
+    for hop, _ in state.hops or ():
+        hop.service_tier = "batch"
+    state.finish()
+
+
+def _iter_results(runtime: ClientRuntime, inner: Iterator[Any], tags: dict[str, str]) -> Iterator[Any]:
+    for item in inner:
+        with handle_internal_errors("anthropic.batch_result"):
+            _record_batch_item(runtime, item, tags)
+        yield item
+
+
+async def _aiter_results(
+    runtime: ClientRuntime, inner: AsyncIterator[Any], tags: dict[str, str]
+) -> AsyncIterator[Any]:
+    async for item in inner:
+        with handle_internal_errors("anthropic.batch_result"):
+            _record_batch_item(runtime, item, tags)
+        yield item
+
+
+def _wrap_decoder(runtime: ClientRuntime, decoder: Any, tags: dict[str, str], is_async: bool) -> None:
+    if getattr(decoder, "_llmfinops_wrapped", False) or not hasattr(type(decoder), "_iterator"):
+        return
+    inner = decoder._iterator
+    decoder._iterator = (
+        _aiter_results(runtime, inner, tags) if is_async else _iter_results(runtime, inner, tags)
+    )
+    decoder._llmfinops_wrapped = True
+
+
+def _batch_results_hook(runtime: ClientRuntime) -> Callable[[Any, bool], Any]:
+    tags = dict(current_tags())
+
+    def hook(result: Any, is_async: bool) -> Any:
+        parse = getattr(result, "parse", None)
+        if parse is None:
+            _wrap_decoder(runtime, result, tags, is_async)
+            return result
+        # with_raw_response / with_streaming_response: the decoder appears on .parse()
+        if is_async:
+
+            async def aparse(*args: Any, **kwargs: Any) -> Any:
+                decoder = await parse(*args, **kwargs)
+                with handle_internal_errors("anthropic.batch_results"):
+                    _wrap_decoder(runtime, decoder, tags, True)
+                return decoder
+
+            result.parse = aparse
+        else:
+
+            def sparse(*args: Any, **kwargs: Any) -> Any:
+                decoder = parse(*args, **kwargs)
+                with handle_internal_errors("anthropic.batch_results"):
+                    _wrap_decoder(runtime, decoder, tags, False)
+                return decoder
+
+            result.parse = sparse
+        return result
+
+    return hook
+
+
+# -- spec -----------------------------------------------------------------------------------------
+class _Spec:
+    provider = PROVIDER
+    attempt_method = "_attempt_request"
+    """Called once per HTTP attempt inside the SDK's retry loop (also under client middleware)."""
+
+    def begin(self, runtime: ClientRuntime, options: Any) -> CallState | None:
+        if options.method != "post":
+            return None
+        url = options.url
+        if url != _MESSAGES_URL and not url.endswith(_MESSAGES_URL):
+            return None  # count_tokens, batches.create, files, models...: nothing billed
+        body = options.json_data
+        if not isinstance(body, dict):
+            return None
+        # The resource methods pass every parameter, unset ones as the SDK's ``omit`` sentinel
+        # (stripped later in the SDK's own request()); drop them so that before-call hooks see the
+        # same clean body as with OpenAI. The dict is built fresh by the resource method.
+        unset = [k for k, v in body.items() if isinstance(v, _UNSET)]
+        for k in unset:
+            del body[k]
+        model = body.get("model")
+        cap = body.get("max_tokens")
+        return CallState(
+            runtime,
+            endpoint="messages",
+            operation="chat",
+            model=model if isinstance(model, str) else "",
+            stream=body.get("stream") is True,
+            request_max_tokens=cap if type(cap) is int else None,
+            body=body,
+        )
+
+    def on_response(self, state: CallState, response: Any) -> None:
+        _from_message(state, response)
+
+    def observer(self, state: CallState) -> _MessageObserver:
+        return _MessageObserver(state)
+
+    def on_stream(self, state: CallState, stream: Any) -> None:
+        if state.request_id is None:
+            state.request_id = stream.response.headers.get("request-id")
+
+    def result_hook(self, runtime: ClientRuntime, options: Any) -> Callable[[Any, bool], Any] | None:
+        if options.method != "get":
+            return None
+        path = options.url.split("?", 1)[0]
+        if not path.endswith("/results") or _BATCHES_PATH not in path:
+            return None
+        return _batch_results_hook(runtime)
+
+
+SPEC = _Spec()
+
+
+def patch(client: Any, runtime: ClientRuntime) -> Callable[[], None]:
+    """Meter ``client`` in place; return the undo function.
+
+    Example:
+        >>> from llmfinops._recorder import ClientRuntime
+        >>> from llmfinops.testing.anthropic import anthropic_client
+        >>> c = anthropic_client()
+        >>> undo = patch(c, ClientRuntime(PROVIDER))
+        >>> undo()
+    """
+    return patch_stainless(client, SPEC, runtime)
