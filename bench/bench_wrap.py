@@ -113,31 +113,34 @@ def bench_openai() -> None:
 
 
 def bench_anthropic() -> None:
-    try:
-        from llmfinops.testing.anthropic import (  # type: ignore[attr-defined]
-            AnthropicMock,
-            anthropic_client,
-            async_anthropic_client,
-        )
-    except ImportError as exc:
-        print(f"Anthropic: skipped ({exc})")
-        return
-    kw: dict[str, Any] = {"model": "claude-sonnet-4-5", "max_tokens": 512, "messages": MSG}
-    raw = anthropic_client(AnthropicMock())
-    wrapped = llmfinops.wrap(anthropic_client(AnthropicMock()))
+    from llmfinops.testing.anthropic import AnthropicMock, anthropic_client, async_anthropic_client
+
+    kw: dict[str, Any] = {"model": "claude-sonnet-4-6", "max_tokens": 512, "messages": MSG}
+
+    def mk() -> AnthropicMock:
+        return AnthropicMock(input_tokens=40, cache_read_tokens=2000, cache_write_5m=100, output_tokens=25)
+
+    raw, wrapped = anthropic_client(mk()), llmfinops.wrap(anthropic_client(mk()))
+    araw, awrapped = async_anthropic_client(mk()), llmfinops.wrap(async_anthropic_client(mk()))
     print("Anthropic (anthropic %s)" % __import__("anthropic").__version__)
     _row("messages.create sync", *_interleaved(lambda: raw.messages.create(**kw),
                                                lambda: wrapped.messages.create(**kw)))
+    _row("messages.create stream", *_interleaved(lambda: list(raw.messages.create(stream=True, **kw)),
+                                                 lambda: list(wrapped.messages.create(stream=True, **kw))))
 
-    def consume(c: Any) -> None:
-        for _ in c.messages.create(stream=True, **kw):
-            pass
+    def manager(c: Any) -> None:
+        with c.messages.stream(**kw) as s:
+            s.get_final_message()
 
-    _row("messages.create stream", *_interleaved(lambda: consume(raw), lambda: consume(wrapped)))
-    araw = async_anthropic_client(AnthropicMock())
-    awrapped = llmfinops.wrap(async_anthropic_client(AnthropicMock()))
+    _row("messages.stream manager", *_interleaved(lambda: manager(raw), lambda: manager(wrapped)))
     _row("messages.create async", *_ainterleaved(lambda: araw.messages.create(**kw),
                                                  lambda: awrapped.messages.create(**kw)))
+
+    async def astream(c: Any) -> None:
+        async for _ in await c.messages.create(stream=True, **kw):
+            pass
+
+    _row("messages.create async stream", *_ainterleaved(lambda: astream(araw), lambda: astream(awrapped)))
 
 
 def bench_google() -> None:

@@ -154,6 +154,7 @@ class CallState:
         "extra_cost",
         "first_token_at",
         "hops",
+        "http_requests",
         "model",
         "operation",
         "request_id",
@@ -197,6 +198,8 @@ class CallState:
         self.usage: Usage | None = None
         self.hops: list[tuple[Usage, str | None]] | None = None
         self.extra_cost: Cost | None = None
+        self.http_requests: int | None = None
+        """Billed HTTP requests behind the call when an adapter knows it (default: one per hop, at least 1)."""
         self.response_model: str | None = None
         self.request_id: str | None = None
         self.first_token_at: float | None = None
@@ -382,7 +385,7 @@ class CallState:
             latency_ms=latency,
             time_to_first_token_ms=ttft,
             retry_count=max(self.attempts - 1, 0),
-            http_requests=max(len(self.hops) if self.hops else 1, 1),
+            http_requests=self.http_requests or max(len(self.hops) if self.hops else 1, 1),
             status="error" if error is not None else "ok",
             error_type=type(error).__name__ if error is not None else None,
             stream=self.stream,

@@ -260,6 +260,7 @@ def _set_usage(state: CallState, usage: Any) -> None:
     state.usage = u
     iterations = _view(usage).get("iterations")
     state.hops = _iteration_hops(state, u, iterations) if iterations else None
+    state.http_requests = 1  # iterations are priced parts of one request, not extra requests
     if u.cache_write_tokens and state.cache_write_ttl is None:
         split = u.cache_write_by_ttl
         if split is None or split["5m"] + split["1h"] != u.cache_write_tokens:
