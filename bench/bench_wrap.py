@@ -144,11 +144,7 @@ def bench_anthropic() -> None:
 
 
 def bench_google() -> None:
-    try:
-        from llmfinops.testing.google import GoogleMock, google_client  # type: ignore[attr-defined]
-    except ImportError as exc:
-        print(f"Google: skipped ({exc})")
-        return
+    from llmfinops.testing.google import GoogleMock, google_client
     raw = google_client(GoogleMock())
     wrapped = llmfinops.wrap(google_client(GoogleMock()))
     print("Google (google-genai %s)" % __import__("google.genai", fromlist=["__version__"]).__version__)
@@ -164,6 +160,12 @@ def bench_google() -> None:
     _row("generate_content async", *_ainterleaved(
         lambda: raw.aio.models.generate_content(model="gemini-2.5-flash", contents="hi"),
         lambda: wrapped.aio.models.generate_content(model="gemini-2.5-flash", contents="hi")))
+
+    async def aconsume(c: Any) -> None:
+        async for _ in await c.aio.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"):
+            pass
+
+    _row("generate_content async stream", *_ainterleaved(lambda: aconsume(raw), lambda: aconsume(wrapped)))
 
 
 def bench_import() -> None:

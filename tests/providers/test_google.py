@@ -1,0 +1,1064 @@
+"""google-genai adapter: the real SDK over httpx2.MockTransport, priced from the bundled table."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx2
+import pytest
+from google import genai
+from google.genai import errors, types
+
+import llmfinops
+from llmfinops._wrap import runtime_of
+from llmfinops.exceptions import (
+    BudgetExceeded,
+    CostUnknownWarning,
+    InternalErrorWarning,
+    PriceNotFound,
+    UnsupportedClientError,
+    UsageExtractionFailedWarning,
+)
+from llmfinops.providers import adapter_for
+from llmfinops.providers import google as gadapter
+from llmfinops.providers._google_http import route
+from llmfinops.providers._google_resources import parse_time
+from llmfinops.providers._google_usage import model_from_resource, scan_key
+from llmfinops.records import CallRecord
+from llmfinops.testing import FakeClock, capture_records
+from llmfinops.testing._sse import sse_body
+from llmfinops.testing.google import (
+    GoogleMock,
+    batch_job,
+    cached_content,
+    generate_content_response,
+    google_client,
+    stream_chunks,
+)
+
+M = Decimal(1_000_000)
+
+
+def wrapped(mock: GoogleMock | None = None, **kwargs: Any) -> Any:
+    return llmfinops.wrap(google_client(mock or GoogleMock(), **kwargs))
+
+
+def pro_response(**kw: Any) -> dict[str, Any]:
+    return generate_content_response(model_version="gemini-2.5-pro", **kw)
+
+
+def pro_chunks(**kw: Any) -> list[dict[str, Any]]:
+    return stream_chunks(model_version="gemini-2.5-pro", **kw)
+
+
+def usage_kw(prompt: int, out: int, **kw: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "candidates_tokens": out, **kw}
+
+
+# -- prices from prices.json, per 1M tokens --------------------------------------------------------
+FLASH_IN, FLASH_OUT, FLASH_STORAGE = Decimal("0.30"), Decimal("2.50"), Decimal("1.00")
+PRO_IN, PRO_OUT, PRO_READ = Decimal("1.25"), Decimal("10"), Decimal("0.125")
+PRO_IN_LONG, PRO_OUT_LONG = Decimal("2.50"), Decimal("15")
+
+
+class TestWrap:
+    def test_keeps_type_and_is_found_by_the_registry(self) -> None:
+        """wrap() returns the same genai.Client, found by the registry under google.genai."""
+        raw = google_client()
+        assert adapter_for(raw) is gadapter
+        client = llmfinops.wrap(raw)
+        assert client is raw
+        assert isinstance(client, genai.Client)
+        assert runtime_of(client) is not None
+        assert runtime_of(client).provider == "google"  # type: ignore[union-attr]
+
+    def test_wrap_is_idempotent(self) -> None:
+        """A second wrap is a no-op: one record per call, not two."""
+        client = wrapped(GoogleMock(prompt_tokens=10))
+        runtime = runtime_of(client)
+        assert llmfinops.wrap(client) is client
+        assert runtime_of(client) is runtime
+        with capture_records() as recs:
+            client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+        assert len(recs) == 1
+
+    def test_unwrap_restores_the_sdk(self) -> None:
+        """After unwrap no record is written and the instance patches are gone."""
+        client = wrapped()
+        llmfinops.unwrap(client)
+        assert "request" not in client._api_client.__dict__
+        assert "generate_content" not in client.models.__dict__
+        assert "generate_content_stream" not in client.aio.models.__dict__
+        with capture_records() as recs:
+            r = client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+        assert r.text == "Hello! How can I help you today?"
+        assert recs == []
+
+    def test_async_client_alone_is_refused_with_a_hint(self) -> None:
+        """client.aio is metered through its genai.Client; wrapping it alone names the supported client."""
+        with pytest.raises(UnsupportedClientError, match=r"google\.genai\.Client"):
+            llmfinops.wrap(google_client().aio)
+
+    def test_keeps_the_client_alive_for_its_http_client(self) -> None:
+        """A dropped genai.Client closes its HTTP client; the wrapper keeps it alive while in use."""
+        plain_models = genai.Client(api_key="k").models
+        gc.collect()
+        assert plain_models._api_client._httpx_client.is_closed  # the SDK's own behaviour (§4.2)
+        models = llmfinops.wrap(genai.Client(api_key="k")).models
+        aio = llmfinops.wrap(genai.Client(api_key="k")).aio
+        gc.collect()
+        assert not models._api_client._httpx_client.is_closed
+        assert not aio.models._api_client._httpx_client.is_closed
+
+
+class TestGenerateContent:
+    def test_flash_cached_and_thinking_tokens(self) -> None:
+        """Prompt includes the cached part; thoughts are billed as output on top of candidates."""
+        mock = GoogleMock(**usage_kw(12_000, 300, cached_tokens=8_000, thoughts_tokens=900))
+        client = wrapped(mock)
+        with capture_records() as recs:
+            r = client.models.generate_content(
+                model="gemini-2.5-flash",
+                contents="hi",
+                config=types.GenerateContentConfig(max_output_tokens=2048),
+            )
+        assert r.usage_metadata.candidates_token_count == 300
+        (rec,) = recs
+        assert (rec.input_tokens, rec.cached_input_tokens, rec.output_tokens, rec.reasoning_tokens) == (
+            12_000,
+            8_000,
+            1_200,
+            900,
+        )
+        assert rec.total_tokens == 13_200
+        # gemini-2.5-flash has no cache-read price in the table: reads at the input rate (upper bound)
+        assert rec.input_cost_usd == 4_000 * FLASH_IN / M
+        assert rec.cached_input_cost_usd == 8_000 * FLASH_IN / M
+        assert rec.output_cost_usd == 1_200 * FLASH_OUT / M
+        assert rec.cost_usd == Decimal("0.0066")
+        assert "upper bound" in (rec.pricing_note or "")
+        assert rec.provider == "google"
+        assert rec.endpoint == "generate_content"
+        assert rec.operation == "generate_content"
+        assert rec.model == "gemini-2.5-flash"
+        assert rec.response_model == "gemini-2.5-flash"
+        assert rec.price_model == "gemini-2.5-flash"
+        assert rec.request_id == "mJ3xaP2fLqSq1MkPn8mH6Ag"
+        assert rec.request_max_tokens == 2048
+        assert rec.http_requests == 1
+        assert rec.retry_count == 0
+        assert rec.status == "ok"
+        assert rec.stream is False
+        assert rec.service_tier is None
+
+    def test_pro_cached_and_thinking_tokens(self) -> None:
+        """gemini-2.5-pro: uncached at $1.25, cached at $0.125, output+thoughts at $10."""
+        client = wrapped(GoogleMock(**usage_kw(12_000, 300, cached_tokens=8_000, thoughts_tokens=900)))
+        with capture_records() as recs:
+            client.models.generate_content(model="gemini-2.5-pro", contents="hi")
+        (rec,) = recs
+        assert rec.cost_usd == (4_000 * PRO_IN + 8_000 * PRO_READ + 1_200 * PRO_OUT) / M
+        assert rec.cost_usd == Decimal("0.018")
+        assert rec.pricing_note is None
+
+    @pytest.mark.parametrize(
+        ("prompt", "expected"),
+        [
+            (200_000, (200_000 * PRO_IN + 1_000 * PRO_OUT) / M),
+            (250_000, (250_000 * PRO_IN_LONG + 1_000 * PRO_OUT_LONG) / M),
+        ],
+    )
+    def test_long_context_tier_on_pro(self, prompt: int, expected: Decimal) -> None:
+        """Above 200,000 prompt tokens (strictly) the whole request is re-priced."""
+        client = wrapped(GoogleMock(**usage_kw(prompt, 1_000)))
+        with capture_records() as recs:
+            client.models.generate_content(model="gemini-2.5-pro", contents="long")
+        assert recs[0].cost_usd == expected
+
+    def test_tool_use_prompt_tokens_are_billed_as_input(self) -> None:
+        """tool_use_prompt_token_count sits outside the prompt count and is added to input."""
+        client = wrapped(GoogleMock(**usage_kw(1_000, 100, tool_use_prompt_tokens=500)))
+        with capture_records() as recs:
+            client.models.generate_content(model="gemini-2.5-pro", contents="search")
+        assert recs[0].input_tokens == 1_500
+        assert recs[0].cost_usd == (1_500 * PRO_IN + 100 * PRO_OUT) / M
+
+    def test_requested_flex_tier_prices_at_half(self) -> None:
+        """The Gemini API reports no tier: the requested service_tier prices the call."""
+        mock = GoogleMock(**usage_kw(10_000, 1_000))
+        client = wrapped(mock)
+        with capture_records() as recs:
+            client.models.generate_content(
+                model="gemini-2.5-pro", contents="hi", config=types.GenerateContentConfig(service_tier="flex")
+            )
+        assert mock.requests[0]["serviceTier"] == "flex"
+        assert recs[0].service_tier == "flex"
+        assert recs[0].cost_usd == (10_000 * PRO_IN + 1_000 * PRO_OUT) / M / 2
+
+    def test_priority_tier_without_a_price_is_unknown_not_wrong(self) -> None:
+        """The table has no Google priority multiplier: cost is null with a warning, never standard."""
+        client = wrapped(GoogleMock(**usage_kw(10_000, 1_000)))
+        with capture_records() as recs, pytest.warns(CostUnknownWarning, match="priority"):
+            client.models.generate_content(
+                model="gemini-2.5-pro", contents="hi", config={"service_tier": types.ServiceTier.PRIORITY}
+            )
+        assert recs[0].service_tier == "priority"
+        assert recs[0].cost_usd is None
+
+    def test_vertex_traffic_type_wins(self) -> None:
+        """On Vertex the reported traffic_type is the tier (ON_DEMAND_FLEX -> flex)."""
+        mock = GoogleMock(**usage_kw(10_000, 1_000), traffic_type="ON_DEMAND_FLEX")
+        client = wrapped(mock, vertexai=True)
+        with capture_records() as recs:
+            client.models.generate_content(model="gemini-2.5-pro", contents="hi")
+        assert mock.paths == ["/v1beta1/publishers/google/models/gemini-2.5-pro:generateContent"]
+        assert recs[0].model == "gemini-2.5-pro"
+        assert recs[0].service_tier == "flex"
+        assert recs[0].cost_usd == (10_000 * PRO_IN + 1_000 * PRO_OUT) / M / 2
+
+    def test_effective_date_pricing(self) -> None:
+        """gemini-4-argon doubles on 2026-12-01; each call is priced at its own timestamp."""
+        clock = FakeClock(datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC))
+        llmfinops.configure(clock=clock)
+        client = wrapped(GoogleMock(**usage_kw(100_000, 10_000, thoughts_tokens=5_000)))
+        with capture_records() as recs:
+            client.models.generate_content(model="gemini-4-argon", contents="hi")
+            clock.advance(1)
+            client.models.generate_content(model="gemini-4-argon", contents="hi")
+        before, after = recs
+        assert before.timestamp == datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC)
+        assert before.cost_usd == (100_000 * Decimal(2) + 15_000 * Decimal(10)) / M
+        assert after.timestamp == datetime(2026, 12, 1, tzinfo=UTC)
+        assert after.cost_usd == (100_000 * Decimal(4) + 15_000 * Decimal(20)) / M
+
+    async def test_async_generate_content(self) -> None:
+        """client.aio.models.generate_content is metered with the same semantics."""
+        client = wrapped(GoogleMock(**usage_kw(12_000, 300, cached_tokens=8_000, thoughts_tokens=900)))
+        with capture_records() as recs:
+            r = await client.aio.models.generate_content(model="gemini-2.5-pro", contents="hi")
+        assert r.text == "Hello! How can I help you today?"
+        assert recs[0].cost_usd == Decimal("0.018")
+        assert recs[0].http_requests == 1
+
+    async def test_concurrent_async_calls_stay_apart(self) -> None:
+        """Concurrent tasks each get their own record with their own usage."""
+
+        def answer(body: dict[str, Any]) -> dict[str, Any]:
+            n = len(body["contents"][0]["parts"][0]["text"])
+            return pro_response(prompt_tokens=n * 1000, candidates_tokens=n)
+
+        client = wrapped(GoogleMock(script=[answer, answer, answer]))
+        with capture_records() as recs:
+            await asyncio.gather(
+                *(
+                    client.aio.models.generate_content(model="gemini-2.5-pro", contents="x" * k)
+                    for k in (1, 2, 3)
+                )
+            )
+        assert sorted((r.input_tokens, r.output_tokens, r.http_requests) for r in recs) == [
+            (1000, 1, 1),
+            (2000, 2, 1),
+            (3000, 3, 1),
+        ]
+
+    def test_request_without_the_sdk_method_is_still_metered(self) -> None:
+        """A request that bypasses models.generate_content (private path) is its own record."""
+        client = wrapped(GoogleMock(**usage_kw(1_000, 100)))
+        with capture_records() as recs:
+            client.models._generate_content(model="gemini-2.5-pro", contents="hi")
+        assert len(recs) == 1
+        assert recs[0].cost_usd == (1_000 * PRO_IN + 100 * PRO_OUT) / M
+
+
+class TestStreaming:
+    def test_sync_stream_keeps_the_last_running_total(self) -> None:
+        """Every chunk repeats the running total: the record takes the last, never the sum."""
+        client = wrapped(GoogleMock(**usage_kw(12_000, 300, cached_tokens=8_000, thoughts_tokens=900)))
+        with capture_records() as recs:
+            chunks = list(client.models.generate_content_stream(model="gemini-2.5-pro", contents="hi"))
+        assert len(chunks) == 7
+        assert [c.usage_metadata.candidates_token_count for c in chunks] == [42, 85, 128, 171, 214, 257, 300]
+        (rec,) = recs
+        assert (rec.input_tokens, rec.cached_input_tokens, rec.output_tokens, rec.reasoning_tokens) == (
+            12_000,
+            8_000,
+            1_200,
+            900,
+        )
+        assert rec.cost_usd == Decimal("0.018")
+        assert rec.stream is True
+        assert rec.partial is False
+        assert rec.http_requests == 1
+        assert rec.time_to_first_token_ms is not None
+        assert rec.response_model == "gemini-2.5-pro"
+
+    async def test_async_stream_keeps_the_last_running_total(self) -> None:
+        """await client.aio.models.generate_content_stream(...) returns an async iterator; one record."""
+        client = wrapped(GoogleMock(**usage_kw(12_000, 300, cached_tokens=8_000, thoughts_tokens=900)))
+        with capture_records() as recs:
+            stream = await client.aio.models.generate_content_stream(model="gemini-2.5-pro", contents="hi")
+            texts = [c.text async for c in stream]
+        assert "".join(texts) == "Hello! How can I help you today?"
+        (rec,) = recs
+        assert rec.output_tokens == 1_200
+        assert rec.cost_usd == Decimal("0.018")
+        assert (rec.stream, rec.partial) == (True, False)
+        assert rec.time_to_first_token_ms is not None
+
+    def test_stream_closed_early_gives_one_partial_record(self) -> None:
+        """Closing a stream after one chunk: one record, partial, with the usage seen so far."""
+        client = wrapped(GoogleMock(**usage_kw(10_000, 700)))
+        with capture_records() as recs:
+            stream = client.models.generate_content_stream(model="gemini-2.5-pro", contents="hi")
+            first = next(stream)
+            stream.close()
+            stream.close()
+        assert first.text == "Hello!"
+        (rec,) = recs
+        assert rec.partial is True
+        assert rec.output_tokens == 100  # running total of the first chunk
+        assert rec.cost_usd == (10_000 * PRO_IN + 100 * PRO_OUT) / M
+
+    def test_stream_garbage_collected_gives_one_partial_record(self) -> None:
+        """An abandoned stream is finished when collected."""
+        client = wrapped(GoogleMock(**usage_kw(10_000, 700)))
+        with capture_records() as recs:
+            stream = client.models.generate_content_stream(model="gemini-2.5-pro", contents="hi")
+            next(stream)
+            del stream
+            gc.collect()
+        assert len(recs) == 1
+        assert recs[0].partial is True
+
+    def test_stream_never_iterated_sends_nothing_and_records_nothing(self) -> None:
+        """The SDK's stream is lazy: no request, no record."""
+        mock = GoogleMock()
+        client = wrapped(mock)
+        with capture_records() as recs:
+            stream = client.models.generate_content_stream(model="gemini-2.5-pro", contents="hi")
+            del stream
+            gc.collect()
+        assert mock.requests == []
+        assert recs == []
+
+    def test_stream_is_timed_from_its_first_iteration(self) -> None:
+        """The SDK sends a stream's request on first iteration: timestamp and latency start there."""
+        clock = FakeClock(datetime(2026, 11, 30, 23, 0, tzinfo=UTC))
+        llmfinops.configure(clock=clock)
+        client = wrapped(GoogleMock(**usage_kw(1_000, 100)))
+        with capture_records() as recs:
+            stream = client.models.generate_content_stream(model="gemini-4-argon", contents="hi")
+            clock.advance(3600)  # made before the 2026-12-01 price change, sent after it
+            list(stream)
+        assert recs[0].timestamp == datetime(2026, 12, 1, tzinfo=UTC)
+        assert recs[0].latency_ms == 0
+        assert recs[0].cost_usd == (1_000 * Decimal(4) + 100 * Decimal(20)) / M
+
+    async def test_async_stream_closed_early(self) -> None:
+        """aclose() after one chunk: one partial record."""
+        client = wrapped(GoogleMock(**usage_kw(10_000, 700)))
+        with capture_records() as recs:
+            stream = await client.aio.models.generate_content_stream(model="gemini-2.5-pro", contents="hi")
+            await stream.__anext__()
+            await stream.aclose()
+        (rec,) = recs
+        assert rec.partial is True
+        assert rec.output_tokens == 100
+
+    async def test_async_stream_abandoned_gives_one_partial_record(self) -> None:
+        """An async stream dropped mid-way is finished (by the loop's finalizer or ours)."""
+        client = wrapped(GoogleMock(**usage_kw(10_000, 700)))
+        with capture_records() as recs:
+            stream = await client.aio.models.generate_content_stream(model="gemini-2.5-pro", contents="hi")
+            await stream.__anext__()
+            del stream
+            gc.collect()
+            for _ in range(5):
+                await asyncio.sleep(0)
+        assert len(recs) == 1
+        assert recs[0].partial is True
+
+    def test_stream_error_before_any_chunk(self) -> None:
+        """A rejected stream raises the SDK's error and writes an error record at cost 0."""
+        client = wrapped(GoogleMock(error_status=429))
+        with capture_records() as recs, pytest.raises(errors.ClientError) as info:
+            list(client.models.generate_content_stream(model="gemini-2.5-pro", contents="hi"))
+        assert info.value.code == 429
+        (rec,) = recs
+        assert rec.status == "error"
+        assert rec.error_type == "ClientError"
+        assert rec.cost_usd == 0
+
+    def test_streamed_continuation_bills_each_hop(self) -> None:
+        """A stream resumed with a continuation token: each hop's last total, summed."""
+        hop1 = pro_chunks(
+            text="part one",
+            prompt_tokens=150_000,
+            candidates_tokens=40,
+            finish_reason="CONTINUATION",
+            continuation_token=b"tok-1",
+        )
+        hop2 = pro_chunks(text="part two", prompt_tokens=150_000, candidates_tokens=60)
+        mock = GoogleMock(script=[hop1, hop2])
+        client = wrapped(mock)
+        with capture_records() as recs:
+            chunks = list(client.models.generate_content_stream(model="gemini-2.5-pro", contents="long"))
+        assert len(mock.requests) == 2
+        assert mock.requests[1]["continuationToken"] == "dG9rLTE="
+        # the SDK adds previous hops to each chunk it yields; we read each HTTP request raw
+        assert chunks[-1].usage_metadata.prompt_token_count == 300_000
+        (rec,) = recs
+        assert rec.http_requests == 2
+        assert (rec.input_tokens, rec.output_tokens) == (300_000, 100)
+        assert rec.cost_usd == (300_000 * PRO_IN + 100 * PRO_OUT) / M
+
+    def test_stream_dropped_and_resumed_by_the_sdk_bills_both_requests(self) -> None:
+        """A connection lost mid-stream after a checkpoint: the SDK resumes; both requests are billed."""
+        first = pro_chunks(text="one two", prompt_tokens=5_000, candidates_tokens=10)[:1]
+        first[0]["candidates"][0]["continuationToken"] = "Y2sx"  # a checkpoint, no finish reason yet
+        sent = sse_body([(None, c) for c in first])
+
+        class Dropped(httpx2.SyncByteStream):
+            def __iter__(self) -> Any:
+                yield sent
+                raise httpx2.ReadError("connection reset by peer")
+
+        mock = GoogleMock(script=[pro_chunks(text="two", prompt_tokens=5_000, candidates_tokens=7)])
+        requests: list[dict[str, Any]] = []
+
+        def handler(request: httpx2.Request) -> httpx2.Response:
+            if not requests:
+                requests.append({})
+                return httpx2.Response(200, headers={"content-type": "text/event-stream"}, stream=Dropped())
+            return mock(request)
+
+        client = llmfinops.wrap(google_client(handler))
+        with capture_records() as recs:
+            text = "".join(
+                c.text or ""
+                for c in client.models.generate_content_stream(model="gemini-2.5-pro", contents="x")
+            )
+        assert text == "onetwo"
+        assert mock.requests[0]["continuationToken"] == "Y2sx"
+        (rec,) = recs
+        assert rec.http_requests == 2
+        assert (rec.input_tokens, rec.output_tokens, rec.partial, rec.status) == (10_000, 12, False, "ok")
+
+
+class TestMultiRequestCalls:
+    def test_continuation_prices_the_tier_per_hop(self) -> None:
+        """Two 150k hops: both billed, neither above 200k, though the SDK's merged prompt says 300k."""
+        mock = GoogleMock(
+            script=[
+                pro_response(
+                    text="part one",
+                    prompt_tokens=150_000,
+                    candidates_tokens=1_000,
+                    finish_reason="CONTINUATION",
+                    continuation_token=b"tok-1",
+                ),
+                pro_response(text="part two", prompt_tokens=150_000, candidates_tokens=2_000),
+            ]
+        )
+        client = wrapped(mock)
+        with capture_records() as recs:
+            r = client.models.generate_content(model="gemini-2.5-pro", contents="long")
+        assert r.text == "part onepart two"
+        assert r.usage_metadata.prompt_token_count == 300_000
+        assert len(mock.requests) == 2
+        (rec,) = recs
+        assert rec.http_requests == 2
+        assert (rec.input_tokens, rec.output_tokens) == (300_000, 3_000)
+        assert rec.cost_usd == (300_000 * PRO_IN + 3_000 * PRO_OUT) / M  # standard rates on both hops
+        assert rec.cost_usd == Decimal("0.405")
+
+    def test_continuation_hop_above_200k_alone_is_long_context(self) -> None:
+        """Only the hop whose own prompt exceeds 200k is re-priced."""
+        mock = GoogleMock(
+            script=[
+                pro_response(
+                    prompt_tokens=210_000,
+                    candidates_tokens=1_000,
+                    finish_reason="CONTINUATION",
+                    continuation_token=b"t",
+                ),
+                pro_response(prompt_tokens=100_000, candidates_tokens=1_000),
+            ]
+        )
+        client = wrapped(mock)
+        with capture_records() as recs:
+            client.models.generate_content(model="gemini-2.5-pro", contents="long")
+        expected = (210_000 * PRO_IN_LONG + 1_000 * PRO_OUT_LONG + 100_000 * PRO_IN + 1_000 * PRO_OUT) / M
+        assert recs[0].cost_usd == expected
+
+    def test_automatic_function_calling_bills_every_request(self) -> None:
+        """AFC: three requests, the SDK returns only the last usage; the record has all three."""
+        calls: list[str] = []
+
+        def get_weather(city: str) -> str:
+            """Return the weather of a city."""
+            calls.append(city)
+            return "sunny"
+
+        fc = {"name": "get_weather", "args": {"city": "Paris"}}
+        mock = GoogleMock(
+            script=[
+                pro_response(function_call=fc, prompt_tokens=1_000, candidates_tokens=20),
+                pro_response(
+                    function_call=fc, prompt_tokens=1_100, candidates_tokens=30, thoughts_tokens=200
+                ),
+                pro_response(text="It is sunny.", prompt_tokens=1_200, candidates_tokens=40),
+            ]
+        )
+        client = wrapped(mock)
+        with capture_records() as recs:
+            r = client.models.generate_content(
+                model="gemini-2.5-pro",
+                contents="Weather in Paris?",
+                config=types.GenerateContentConfig(tools=[get_weather]),
+            )
+        assert r.text == "It is sunny."
+        assert calls == ["Paris", "Paris"]
+        assert r.usage_metadata.prompt_token_count == 1_200  # the SDK keeps only the last request's usage
+        (rec,) = recs
+        assert rec.http_requests == 3
+        assert (rec.input_tokens, rec.output_tokens, rec.reasoning_tokens) == (3_300, 290, 200)
+        assert rec.cost_usd == (3_300 * PRO_IN + 290 * PRO_OUT) / M
+
+    async def test_async_automatic_function_calling(self) -> None:
+        """The async AFC loop is metered per request too."""
+
+        async def lookup(sku: str) -> str:
+            """Look up a product."""
+            return "in stock"
+
+        fc = {"name": "lookup", "args": {"sku": "A1"}}
+        mock = GoogleMock(
+            script=[
+                pro_response(function_call=fc, prompt_tokens=500, candidates_tokens=10),
+                pro_response(text="Yes.", prompt_tokens=600, candidates_tokens=5),
+            ]
+        )
+        client = wrapped(mock)
+        with capture_records() as recs:
+            r = await client.aio.models.generate_content(
+                model="gemini-2.5-pro",
+                contents="In stock?",
+                config=types.GenerateContentConfig(tools=[lookup]),
+            )
+        assert r.text == "Yes."
+        assert recs[0].http_requests == 2
+        assert (recs[0].input_tokens, recs[0].output_tokens) == (1_100, 15)
+
+    def test_before_call_changes_apply_to_every_request(self) -> None:
+        """Hooks run once per SDK call; their body changes are replayed on later AFC requests."""
+
+        def cap(state: Any) -> None:
+            state.body["generationConfig"] = {**state.body.get("generationConfig", {}), "maxOutputTokens": 64}
+
+        def get_weather(city: str) -> str:
+            """Return the weather of a city."""
+            return "sunny"
+
+        fc = {"name": "get_weather", "args": {"city": "Paris"}}
+        mock = GoogleMock(
+            script=[
+                pro_response(function_call=fc, prompt_tokens=100, candidates_tokens=5),
+                pro_response(function_call=fc, prompt_tokens=110, candidates_tokens=5),
+                pro_response(text="Sunny.", prompt_tokens=120, candidates_tokens=5),
+            ]
+        )
+        client = wrapped(mock)
+        hooks: list[Any] = []
+        runtime_of(client).before_call.append(lambda s: (hooks.append(s), cap(s)))  # type: ignore[union-attr]
+        with capture_records() as recs:
+            client.models.generate_content(
+                model="gemini-2.5-pro",
+                contents="Weather?",
+                config=types.GenerateContentConfig(tools=[get_weather], temperature=0.2),
+            )
+        assert len(hooks) == 1
+        assert [r["generationConfig"] for r in mock.requests] == [
+            {"temperature": 0.2, "maxOutputTokens": 64}
+        ] * 3
+        assert [len(r["contents"]) for r in mock.requests] == [1, 3, 5]
+        assert recs[0].request_max_tokens == 64
+
+    def test_failed_second_hop_keeps_the_first_hops_usage(self) -> None:
+        """Hop 2 fails: the SDK's error reaches the caller unchanged; hop 1 stays billed on the record."""
+        mock = GoogleMock(
+            script=[
+                pro_response(
+                    prompt_tokens=150_000,
+                    candidates_tokens=1_000,
+                    finish_reason="CONTINUATION",
+                    continuation_token=b"t",
+                ),
+                503,
+            ]
+        )
+        client = wrapped(mock)
+        with capture_records() as recs, pytest.raises(errors.ServerError) as info:
+            client.models.generate_content(model="gemini-2.5-pro", contents="long")
+        assert info.value.code == 503
+        (rec,) = recs
+        assert rec.status == "error"
+        assert rec.error_type == "ServerError"
+        assert rec.http_requests == 1
+        assert rec.cost_usd == (150_000 * PRO_IN + 1_000 * PRO_OUT) / M
+
+    async def test_async_continuation(self) -> None:
+        """Async continuation: both hops on one record."""
+        mock = GoogleMock(
+            script=[
+                pro_response(
+                    prompt_tokens=1_000,
+                    candidates_tokens=10,
+                    finish_reason="CONTINUATION",
+                    continuation_token=b"t",
+                ),
+                pro_response(prompt_tokens=1_000, candidates_tokens=20),
+            ]
+        )
+        client = wrapped(mock)
+        with capture_records() as recs:
+            await client.aio.models.generate_content(model="gemini-2.5-pro", contents="x")
+        assert recs[0].http_requests == 2
+        assert recs[0].output_tokens == 30
+
+
+class TestChats:
+    def test_send_message_goes_through_models(self) -> None:
+        """Each chat turn is one record."""
+        client = wrapped(GoogleMock(**usage_kw(1_000, 100)))
+        with capture_records() as recs:
+            chat = client.chats.create(model="gemini-2.5-pro")
+            chat.send_message("hello")
+            chat.send_message("again")
+            list(chat.send_message_stream("streamed"))
+        assert [(r.stream, r.input_tokens) for r in recs] == [(False, 1_000), (False, 1_000), (True, 1_000)]
+        assert all(r.cost_usd == (1_000 * PRO_IN + 100 * PRO_OUT) / M for r in recs)
+
+    async def test_async_chat(self) -> None:
+        """client.aio.chats goes through client.aio.models."""
+        client = wrapped(GoogleMock(**usage_kw(1_000, 100)))
+        with capture_records() as recs:
+            chat = client.aio.chats.create(model="gemini-2.5-pro")
+            await chat.send_message("hello")
+        assert len(recs) == 1
+        assert recs[0].operation == "generate_content"
+
+
+class TestEmbeddingsAndTokenCounts:
+    def test_embed_content(self) -> None:
+        """embed_content: input tokens at the embedding model's rate."""
+        client = wrapped(GoogleMock(prompt_tokens=1_000))
+        with capture_records() as recs:
+            r = client.models.embed_content(model="gemini-embedding-001", contents=["a", "b", "c"])
+        assert len(r.embeddings) == 3
+        (rec,) = recs
+        assert (rec.endpoint, rec.operation, rec.model) == (
+            "embed_content",
+            "embeddings",
+            "gemini-embedding-001",
+        )
+        assert (rec.input_tokens, rec.output_tokens) == (1_000, 0)
+        assert rec.cost_usd == 1_000 * Decimal("0.15") / M
+
+    async def test_async_embed_content(self) -> None:
+        """The async twin is metered the same way."""
+        client = wrapped(GoogleMock(prompt_tokens=2_000))
+        with capture_records() as recs:
+            await client.aio.models.embed_content(model="gemini-embedding-001", contents="a")
+        assert recs[0].cost_usd == 2_000 * Decimal("0.15") / M
+
+    def test_vertex_predict_embeddings(self) -> None:
+        """Vertex text-embedding models answer :predict with per-instance token counts."""
+        llmfinops.configure(
+            price_overrides={
+                "models": [
+                    {
+                        "id": "text-embedding-005",
+                        "provider": "google",
+                        "kind": "embedding",
+                        "prices": [{"input_mtok": "0.10", "output_mtok": "0", "source": "test"}],
+                    }
+                ]
+            }
+        )
+        client = wrapped(GoogleMock(prompt_tokens=300), vertexai=True)
+        with capture_records() as recs:
+            client.models.embed_content(model="text-embedding-005", contents=["a", "b"])
+        assert recs[0].input_tokens == 600
+        assert recs[0].cost_usd == 600 * Decimal("0.10") / M
+
+    def test_count_tokens_is_recorded_free(self) -> None:
+        """count_tokens is free: a record with zero tokens and cost 0."""
+        client = wrapped(GoogleMock(prompt_tokens=4_321))
+        with capture_records() as recs:
+            r = client.models.count_tokens(model="gemini-2.5-pro", contents="hello")
+        assert r.total_tokens == 4_321
+        (rec,) = recs
+        assert (rec.operation, rec.endpoint) == ("count_tokens", "count_tokens")
+        assert (rec.input_tokens, rec.output_tokens) == (0, 0)
+        assert rec.cost_usd == 0
+
+
+def _cache_config(ttl: str) -> types.CreateCachedContentConfig:
+    return types.CreateCachedContentConfig(
+        contents=[types.Content(role="user", parts=[types.Part(text="a long document")])], ttl=ttl
+    )
+
+
+class TestCaches:
+    def test_create_bills_input_and_storage_for_the_ttl(self) -> None:
+        """create: cached tokens at the input rate + tokens x TTL hours x storage price."""
+        mock = GoogleMock(cache_tokens=100_000)
+        client = wrapped(mock)
+        with capture_records() as recs:
+            cache = client.caches.create(model="gemini-2.5-flash", config=_cache_config("7200s"))
+        assert cache.usage_metadata.total_token_count == 100_000
+        (rec,) = recs
+        assert (rec.endpoint, rec.operation, rec.model) == (
+            "caches.create",
+            "cache_create",
+            "gemini-2.5-flash",
+        )
+        assert rec.input_tokens == 100_000
+        assert rec.input_cost_usd == 100_000 * FLASH_IN / M
+        assert rec.cache_storage_cost_usd == 100_000 * 2 * FLASH_STORAGE / M
+        assert rec.cost_usd == Decimal("0.23")
+
+    def test_update_bills_the_added_hours(self) -> None:
+        """update: storage for the change of expiry (created 1h at T, extended at T+30m by 1h -> +30m)."""
+        mock = GoogleMock(cache_tokens=100_000)
+        client = wrapped(mock)
+        with capture_records() as recs:
+            cache = client.caches.create(model="gemini-2.5-pro", config=_cache_config("3600s"))
+            mock.now += timedelta(minutes=30)
+            client.caches.update(name=cache.name, config=types.UpdateCachedContentConfig(ttl="3600s"))
+        create, update = recs
+        assert create.cache_storage_cost_usd == 100_000 * Decimal("4.50") / M
+        assert (update.endpoint, update.model, update.input_tokens) == ("caches.update", "gemini-2.5-pro", 0)
+        assert update.cache_storage_cost_usd == 100_000 * Decimal("0.5") * Decimal("4.50") / M
+        assert update.cost_usd == Decimal("0.225")
+        assert update.pricing_note is None
+
+    def test_update_of_an_unseen_cache_is_an_upper_bound(self) -> None:
+        """Without the old expiry, storage is charged from the update time, with a note."""
+        mock = GoogleMock()
+        created = datetime(2026, 11, 1, 11, 0, tzinfo=UTC)
+        mock.caches["cachedContents/unseen01"] = cached_content(
+            name="cachedContents/unseen01",
+            model="models/gemini-2.5-flash",
+            total_tokens=60_000,
+            create_time=created,
+            expire_time=created + timedelta(hours=2),
+        )
+        client = wrapped(mock)
+        with capture_records() as recs:
+            client.caches.update(name="cachedContents/unseen01", config={"ttl": "1800s"})
+        (rec,) = recs
+        assert rec.cache_storage_cost_usd == 60_000 * Decimal("0.5") * FLASH_STORAGE / M
+        assert "upper bound" in (rec.pricing_note or "")
+
+    def test_get_teaches_the_expiry(self) -> None:
+        """caches.get is free and unrecorded, but lets a later update be priced exactly."""
+        mock = GoogleMock()
+        created = datetime(2026, 11, 1, 11, 0, tzinfo=UTC)
+        mock.caches["cachedContents/seen0001"] = cached_content(
+            name="cachedContents/seen0001",
+            model="models/gemini-2.5-flash",
+            total_tokens=60_000,
+            create_time=created,
+            expire_time=datetime(2026, 11, 1, 12, 20, tzinfo=UTC),
+        )
+        client = wrapped(mock)
+        with capture_records() as recs:
+            client.caches.get(name="cachedContents/seen0001")
+            client.caches.update(
+                name="cachedContents/seen0001", config={"ttl": "3600s"}
+            )  # now 12:00 -> 13:00
+        (rec,) = recs
+        # 40 minutes added (12:20 -> 13:00): 2/3 h, rounded once at 1e-12 USD
+        assert rec.cache_storage_cost_usd == Decimal("0.040000000000")
+        assert rec.pricing_note is None
+
+    def test_delete_is_a_zero_cost_record(self) -> None:
+        """delete: storage is not refunded; a zero-cost record; unknown caches are not recorded."""
+        mock = GoogleMock(cache_tokens=10_000)
+        client = wrapped(mock)
+        with capture_records() as recs:
+            cache = client.caches.create(model="gemini-2.5-flash", config=_cache_config("900s"))
+            client.caches.delete(name=cache.name)
+            mock.caches["cachedContents/other"] = cached_content(name="cachedContents/other")
+            client.caches.delete(name="cachedContents/other")
+        create, delete = recs
+        assert create.cost_usd == (10_000 * FLASH_IN + 10_000 * FLASH_STORAGE / 4) / M
+        assert (delete.endpoint, delete.model, delete.cost_usd) == ("caches.delete", "gemini-2.5-flash", 0)
+        assert "not refunded" in (delete.pricing_note or "")
+
+    def test_generate_with_the_cache_reads_at_the_cache_rate(self) -> None:
+        """A call using cached_content bills the cached part at the cache-read rate."""
+        client = wrapped(GoogleMock(**usage_kw(100_500, 200, cached_tokens=100_000)))
+        with capture_records() as recs:
+            client.models.generate_content(
+                model="gemini-2.5-pro",
+                contents="q",
+                config=types.GenerateContentConfig(cached_content="cachedContents/abc"),
+            )
+        assert recs[0].cost_usd == (500 * PRO_IN + 100_000 * PRO_READ + 200 * PRO_OUT) / M
+
+    async def test_async_cache_create(self) -> None:
+        """client.aio.caches.create is metered too."""
+        client = wrapped(GoogleMock(cache_tokens=100_000))
+        with capture_records() as recs:
+            await client.aio.caches.create(model="gemini-2.5-flash", config=_cache_config("3600s"))
+        assert recs[0].cost_usd == (100_000 * FLASH_IN + 100_000 * FLASH_STORAGE) / M
+
+
+class TestBatches:
+    def _job(self, name: str, state: str = "BATCH_STATE_SUCCEEDED") -> dict[str, Any]:
+        return batch_job(
+            name=name,
+            model="models/gemini-2.5-pro",
+            state=state,
+            end_time=datetime(2026, 11, 2, 3, 0, tzinfo=UTC),
+            responses=[
+                pro_response(prompt_tokens=10_000, candidates_tokens=1_000, response_id="b1"),
+                pro_response(
+                    prompt_tokens=20_000, candidates_tokens=500, thoughts_tokens=500, response_id="b2"
+                ),
+            ],
+        )
+
+    def test_finished_job_records_each_response_at_batch_rates(self) -> None:
+        """One record per inlined response, tier batch (50%), once per job."""
+        mock = GoogleMock()
+        mock.batches["batches/job0001"] = self._job("batches/job0001")
+        client = wrapped(mock)
+        with capture_records() as recs:
+            job = client.batches.get(name="batches/job0001")
+            client.batches.get(name="batches/job0001")  # polled again: nothing new
+        assert job.state == types.JobState.JOB_STATE_SUCCEEDED
+        assert len(recs) == 2
+        first, second = recs
+        assert all(r.service_tier == "batch" for r in recs)
+        assert all(r.endpoint == "batches" and r.model == "gemini-2.5-pro" for r in recs)
+        assert first.cost_usd == (10_000 * PRO_IN + 1_000 * PRO_OUT) / M / 2
+        assert second.cost_usd == (20_000 * PRO_IN + 1_000 * PRO_OUT) / M / 2
+        assert first.timestamp == datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
+        assert (first.request_id, second.request_id) == ("b1", "b2")
+        assert first.tags == {"batch_job": "batches/job0001", "batch_request_key": "request-1"}
+
+    def test_running_job_records_nothing(self) -> None:
+        """A job that has not finished has no billed results yet."""
+        mock = GoogleMock()
+        mock.batches["batches/job0002"] = self._job("batches/job0002", state="BATCH_STATE_RUNNING")
+        client = wrapped(mock)
+        with capture_records() as recs:
+            client.batches.get(name="batches/job0002")
+        assert recs == []
+
+    def test_file_based_results_warn_once(self) -> None:
+        """Results written to a file cannot be metered from batches.get: say so."""
+        mock = GoogleMock()
+        mock.batches["batches/job0003"] = batch_job(name="batches/job0003", responses_file="files/out-1")
+        client = wrapped(mock)
+        with capture_records() as recs, pytest.warns(UsageExtractionFailedWarning, match="file-based"):
+            client.batches.get(name="batches/job0003")
+        assert recs == []
+
+    async def test_async_batch_get(self) -> None:
+        """client.aio.batches.get records the results too."""
+        mock = GoogleMock()
+        mock.batches["batches/job0004"] = self._job("batches/job0004")
+        client = wrapped(mock)
+        with capture_records() as recs:
+            await client.aio.batches.get(name="batches/job0004")
+        assert len(recs) == 2
+
+
+class TestErrorsAndRetries:
+    def test_error_reaches_the_caller_unchanged(self) -> None:
+        """A 429 raises the SDK's ClientError; the record is an error at cost 0."""
+        client = wrapped(GoogleMock(error_status=429))
+        with capture_records() as recs, pytest.raises(errors.ClientError) as info:
+            client.models.generate_content(model="gemini-2.5-pro", contents="hi")
+        assert info.value.code == 429
+        assert info.value.status == "RESOURCE_EXHAUSTED"
+        (rec,) = recs
+        assert (rec.status, rec.error_type, rec.cost_usd, rec.input_tokens) == ("error", "ClientError", 0, 0)
+
+    async def test_async_error(self) -> None:
+        """The async twin behaves the same."""
+        client = wrapped(GoogleMock(error_status=500))
+        with capture_records() as recs, pytest.raises(errors.ServerError):
+            await client.aio.models.generate_content(model="gemini-2.5-pro", contents="hi")
+        assert recs[0].status == "error"
+
+    def test_retries_are_counted(self) -> None:
+        """With HttpRetryOptions, two 429s then a success: retry_count 2, one billed request."""
+        mock = GoogleMock(fail_first=2, **usage_kw(1_000, 100))
+        opts = types.HttpRetryOptions(attempts=3, initial_delay=0.001, max_delay=0.001, jitter=0)
+        client = llmfinops.wrap(google_client(mock, retry_options=opts))
+        with capture_records() as recs:
+            client.models.generate_content(model="gemini-2.5-pro", contents="hi")
+        assert len(mock.requests) == 3
+        (rec,) = recs
+        assert (rec.retry_count, rec.http_requests, rec.status) == (2, 1, "ok")
+        assert rec.cost_usd == (1_000 * PRO_IN + 100 * PRO_OUT) / M
+
+    async def test_async_retries_are_counted(self) -> None:
+        """The async retry loop is counted per attempt too."""
+        mock = GoogleMock(fail_first=1, **usage_kw(1_000, 100))
+        opts = types.HttpRetryOptions(attempts=3, initial_delay=0.001, max_delay=0.001, jitter=0)
+        client = llmfinops.wrap(google_client(mock, retry_options=opts))
+        with capture_records() as recs:
+            await client.aio.models.generate_content(model="gemini-2.5-pro", contents="hi")
+        assert recs[0].retry_count == 1
+
+    def test_internal_failure_never_breaks_the_call(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """If reading usage fails, the call returns normally; the failure and the missing usage are warned."""
+        from llmfinops.providers import _google_http
+
+        def boom(*args: Any) -> Any:
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(_google_http, "usage_from_raw", boom)
+        client = wrapped(GoogleMock(**usage_kw(1_000, 100)))
+        with (
+            capture_records() as recs,
+            pytest.warns(UsageExtractionFailedWarning),
+            pytest.warns(InternalErrorWarning, match="boom"),
+        ):
+            r = client.models.generate_content(model="gemini-2.5-pro", contents="hi")
+        assert r.text == "Hello! How can I help you today?"
+        assert recs[0].cost_usd is None
+
+    def test_strict_pricing_refuses_before_sending(self) -> None:
+        """strict_pricing: an unpriced model raises PriceNotFound and nothing is sent."""
+        mock = GoogleMock()
+        client = llmfinops.wrap(google_client(mock), strict_pricing=True)
+        with capture_records() as recs, pytest.raises(PriceNotFound):
+            client.models.generate_content(model="gemini-unknown-9", contents="hi")
+        assert mock.requests == []
+        assert recs == []
+
+    def test_budget_refusal_reaches_the_caller(self) -> None:
+        """A before-call hook raising BudgetExceeded stops the call before any request."""
+        mock = GoogleMock()
+        client = wrapped(mock)
+        seen: list[dict[str, Any] | None] = []
+
+        def refuse(state: Any) -> None:
+            seen.append(state.body)
+            raise BudgetExceeded(
+                key="team:search",
+                window="day:2026-11-01",
+                limit=Decimal(1),
+                spent=Decimal(1),
+                reserved=Decimal(0),
+                estimate=Decimal("0.01"),
+            )
+
+        runtime_of(client).before_call.append(refuse)  # type: ignore[union-attr]
+        with capture_records() as recs, pytest.raises(BudgetExceeded):
+            list(client.models.generate_content_stream(model="gemini-2.5-pro", contents="hi"))
+        assert mock.requests == []
+        assert recs == []
+        assert seen[0] is not None
+        assert seen[0]["contents"] == [{"parts": [{"text": "hi"}], "role": "user"}]
+
+    def test_missing_usage_warns(self) -> None:
+        """A response without usageMetadata: cost unknown, and a warning says so."""
+        body = pro_response()
+        del body["usageMetadata"]
+        client = wrapped(GoogleMock(script=[body]))
+        with capture_records() as recs, pytest.warns(UsageExtractionFailedWarning):
+            client.models.generate_content(model="gemini-2.5-pro", contents="hi")
+        assert recs[0].cost_usd is None
+
+
+class TestPureFunctions:
+    def test_extract_usage_from_the_sdk_object(self) -> None:
+        """extract_usage reads the SDK's snake_case model."""
+        um = types.GenerateContentResponseUsageMetadata(
+            prompt_token_count=1_000,
+            cached_content_token_count=600,
+            candidates_token_count=50,
+            thoughts_token_count=70,
+            tool_use_prompt_token_count=30,
+            traffic_type=types.TrafficType.ON_DEMAND_PRIORITY,
+        )
+        u = gadapter.extract_usage(um)
+        assert (u.input_tokens, u.cache_read_tokens, u.output_tokens, u.reasoning_tokens) == (
+            1_030,
+            600,
+            120,
+            70,
+        )
+        assert u.service_tier == "priority"
+
+    @pytest.mark.parametrize(
+        ("method", "path", "expected"),
+        [
+            ("post", "models/gemini-2.5-pro:generateContent", ("generate", "gemini-2.5-pro")),
+            (
+                "post",
+                "publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse",
+                ("stream", "gemini-2.5-pro"),
+            ),
+            ("post", "models/gemini-embedding-001:batchEmbedContents", ("embed", "gemini-embedding-001")),
+            ("post", "models/gemini-2.5-pro:countTokens", ("count", "gemini-2.5-pro")),
+            ("post", "cachedContents", ("cache_create", "")),
+            ("patch", "cachedContents/abc", ("cache_update", "cachedContents/abc")),
+            ("delete", "cachedContents/abc", ("cache_delete", "cachedContents/abc")),
+            ("get", "cachedContents/abc", ("cache_get", "cachedContents/abc")),
+            ("get", "batches/123", ("batch_get", "batches/123")),
+            ("post", "models/gemini-2.5-pro:batchGenerateContent", None),
+            ("post", "publishers/google/models/imagen-4:predict", None),
+            ("get", "models/gemini-2.5-pro", None),
+        ],
+    )
+    def test_route(self, method: str, path: str, expected: tuple[str, str] | None) -> None:
+        """Requests are classified by method and path; batch creation and images are not metered."""
+        r = route(method, path)
+        assert (tuple(r) if r else None) == expected
+
+    def test_scan_key_reads_only_the_top_level_value(self) -> None:
+        """scan_key decodes the last key's value; quoted text cannot fake a key."""
+        body = '{"candidates": [{"text": "say \\"usageMetadata\\": 1"}], "usageMetadata" :  {"a": 1}}'
+        assert scan_key(body, '"usageMetadata"') == {"a": 1}
+        assert scan_key('{"x": 1}', '"usageMetadata"') is None
+
+    def test_model_from_resource(self) -> None:
+        """Prefixes are stripped; tuned models keep their name."""
+        assert model_from_resource("models/gemini-2.5-flash") == "gemini-2.5-flash"
+        assert model_from_resource("tunedModels/t1") == "tunedModels/t1"
+
+    def test_parse_time_nanoseconds(self) -> None:
+        """RFC 3339 with nanoseconds and Z."""
+        assert parse_time("2026-11-01T12:00:00.123456789Z") == datetime(
+            2026, 11, 1, 12, 0, 0, 123456, tzinfo=UTC
+        )
+        assert parse_time("garbage") is None
+
+
+def test_records_are_callrecords() -> None:
+    """The adapter produces ordinary CallRecords that serialize to JSON."""
+    client = wrapped(GoogleMock(**usage_kw(10, 5)))
+    with capture_records() as recs:
+        client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+    assert isinstance(recs[0], CallRecord)
+    assert '"provider":"google"' in recs[0].to_json().replace(" ", "")
+
+
+def test_http_client_type() -> None:
+    """The test helper really injects httpx2 clients (no network)."""
+    client = google_client()
+    assert isinstance(client._api_client._httpx_client, httpx2.Client)
