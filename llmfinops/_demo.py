@@ -83,22 +83,18 @@ def _anthropic_client(t: _Traffic, clock: FakeClock) -> Any:
                           tags={"team": "support"})
 
 
-def _google_client(t: _Traffic) -> Any | None:
-    try:
-        from llmfinops.testing.google import GoogleMock, google_client
-    except ImportError:
-        return None
+def _google_client(t: _Traffic) -> Any:
+    from llmfinops.testing.google import GoogleMock, generate_content_response, google_client
 
-    def usage_for(body: dict[str, Any]) -> dict[str, Any]:
+    def answer(body: dict[str, Any]) -> dict[str, Any]:
         prompt = t.rng.choice([40_000, 80_000, 150_000, 230_000])  # one in four crosses the 200k tier
-        return {"prompt_token_count": prompt, "candidates_token_count": t.rng.randint(500, 1500),
-                "thoughts_token_count": t.rng.randint(1000, 4000)}
+        return generate_content_response(
+            model_version="gemini-2.5-pro", text="The contracts renew on ...",
+            prompt_tokens=prompt, cached_tokens=(prompt // 4) if prompt < 200_000 else 0,
+            candidates_tokens=t.rng.randint(500, 1500), thoughts_tokens=t.rng.randint(1000, 4000))
 
-    try:
-        return llmfinops.wrap(google_client(t.slow(GoogleMock(usage_for=usage_for), 3.0, 15.0)),
-                              tags={"team": "research"})
-    except TypeError:  # an older mock without usage_for
-        return llmfinops.wrap(google_client(t.slow(GoogleMock(), 3.0, 15.0)), tags={"team": "research"})
+    mock = GoogleMock(script=[answer] * 1000)
+    return llmfinops.wrap(google_client(t.slow(mock, 3.0, 15.0)), tags={"team": "research"})
 
 
 def run_demo(out: Path, *, seed: int = 7, echo: Callable[[str], None] = print) -> Path:
@@ -161,7 +157,7 @@ def run_demo(out: Path, *, seed: int = 7, echo: Callable[[str], None] = print) -
                     research.responses.create(model="gpt-5.5", input="Summarize Q3 churn drivers",
                                               max_output_tokens=4_000)
                     calls += 1
-                    if gemini is not None and minute % 120 == 0:
+                    if minute % 120 == 0:
                         gemini.models.generate_content(model="gemini-2.5-pro",
                                                        contents="Analyze the attached contracts")
                         calls += 1
@@ -172,8 +168,8 @@ def run_demo(out: Path, *, seed: int = 7, echo: Callable[[str], None] = print) -
                 pass  # the failed call is recorded (status=error, $0), the app handles it
             calls += 1
     llmfinops.flush()
-    echo(f"Simulated {calls} calls over {DAYS} days through the real openai, anthropic"
-         f"{' and google-genai' if gemini is not None else ''} clients (offline mock transports).")
+    echo(f"Simulated {calls} calls over {DAYS} days through the real openai, anthropic and google-genai "
+         "clients (offline mock transports).")
     echo(f"Records: {out} ({sum(1 for _ in out.open())} lines)")
     return out
 
