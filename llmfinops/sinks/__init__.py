@@ -18,19 +18,53 @@ __all__ = [
     "DropRecord",
     "JSONLSink",
     "MemorySink",
+    "OTelSink",
+    "PrometheusSink",
+    "SQLiteSink",
     "StructlogSink",
     "as_sink",
+    "read_jsonl",
+    "read_records",
+    "read_sqlite",
 ]
 
 import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..records import CallRecord
 from ..typing import Sink
 from ._writer import BackgroundWriter, DropRecord
+
+if TYPE_CHECKING:
+    from ._read import read_jsonl, read_records, read_sqlite
+    from .otel import OTelSink
+    from .prometheus import PrometheusSink
+    from .sqlite import SQLiteSink
+
+# Imported on first use: ``import llmfinops`` must not import sqlite3, OpenTelemetry or
+# prometheus_client (the last two are optional extras).
+_LAZY = {
+    "SQLiteSink": ".sqlite",
+    "OTelSink": ".otel",
+    "PrometheusSink": ".prometheus",
+    "read_jsonl": "._read",
+    "read_records": "._read",
+    "read_sqlite": "._read",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
 
 class JSONLSink:

@@ -1,37 +1,98 @@
 """The background writer: records leave the call path through a bounded queue.
 
-The hot path does one ``deque.append`` (atomic under the GIL). A daemon thread drains
-the queue every ``flush_interval`` seconds (or at once when asked), runs the processors,
-and hands each batch to every sink, retrying transient sink errors with backoff. Records
-are flushed at interpreter exit, on ``flush()`` and on ``close()``; after ``os.fork()``
-the child starts its own thread on first use.
+The hot path (:meth:`BackgroundWriter.submit`) is one length check and one
+``deque.append`` (atomic under the GIL). A daemon thread drains the queue every
+``flush_interval`` seconds, or at once when the queue passes a high-water mark, runs the
+processors and hands each batch to every sink:
+
+* **Retries.** A transient sink error (``OSError``, a locked database, a network error...)
+  is retried with exponential backoff (``backoff``, x4 per attempt, capped at
+  ``max_backoff``); after ``retries`` attempts the batch counts as dropped for that sink.
+  A programming error (``TypeError``, ``ValueError``...) is not retried: the batch is
+  re-sent one record at a time so that one bad record cannot take its neighbours down.
+* **Overflow.** When ``max_queue`` records are waiting, ``drop_newest`` (default) or
+  ``drop_oldest`` drop and count (``dropped_overflow``); ``block`` waits for room, at most
+  ``block_timeout`` seconds, then drops and counts.
+* **Exit, close, fork.** Queued records are flushed at interpreter exit (before other
+  ``atexit`` handlers, so an OpenTelemetry provider is still alive), on ``flush()`` and on
+  ``close()``. Around ``os.fork()`` the writer holds its lock so a child never inherits a
+  half-written batch; the child starts with an empty queue (the parent writes what was
+  queued) and its own thread on first use.
+
+Example:
+    >>> from llmfinops.sinks import MemorySink
+    >>> from llmfinops.testing import make_record
+    >>> sink = MemorySink()
+    >>> w = BackgroundWriter([sink], flush_interval=60)
+    >>> w.submit(make_record())
+    >>> w.flush(); len(sink.records), w.written
+    (1, 1)
+    >>> w.close()
 """
 
 from __future__ import annotations
 
-__all__ = ["BackgroundWriter", "DropRecord", "flush_all"]
+__all__ = ["BackgroundWriter", "DropRecord", "Overflow", "flush_all", "is_transient"]
 
 import atexit
 import collections
+import contextlib
 import os
 import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from .._internal import logger, warn_once
-from ..exceptions import ConfigurationError, RecordsDroppedWarning, SinkFailedWarning
+from llmfinops._internal import logger, warn_once
+from llmfinops.exceptions import ConfigurationError, RecordsDroppedWarning, SinkFailedWarning
 
 if TYPE_CHECKING:
-    from ..records import CallRecord
-    from ..typing import Processor, Sink
+    from llmfinops.records import CallRecord
+    from llmfinops.typing import Processor, Sink
 
 Overflow = Literal["drop_newest", "drop_oldest", "block"]
 
+# Errors that another attempt cannot fix: a bug in a sink or a record it cannot encode.
+_PERMANENT: tuple[type[BaseException], ...] = (
+    TypeError,
+    ValueError,
+    AttributeError,
+    NameError,
+    LookupError,
+    ImportError,
+    NotImplementedError,
+    AssertionError,
+)
+_PERMANENT_SQLITE = frozenset({"ProgrammingError", "IntegrityError", "InterfaceError", "DataError"})
 
-class DropRecord(BaseException):  # noqa: N818 - named like structlog's DropEvent
-    """Raise from a processor to drop the record (it is a ``BaseException`` on purpose)."""
+
+class DropRecord(BaseException):  # named like structlog's DropEvent
+    """Raise from a processor to drop the record (it is a ``BaseException`` on purpose).
+
+    Example:
+        >>> def no_tests(record):
+        ...     if record.environment == "test":
+        ...         raise DropRecord
+        ...     return record
+    """
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether retrying a sink after ``exc`` may succeed.
+
+    Programming errors (``TypeError``, ``ValueError``, ``KeyError``...) and SQLite integrity or
+    programming errors are permanent; everything else (``OSError``, ``TimeoutError``, a locked
+    database, an HTTP client's transport error...) is treated as transient.
+
+    Example:
+        >>> is_transient(ConnectionResetError()), is_transient(TypeError())
+        (True, False)
+    """
+    if isinstance(exc, _PERMANENT):
+        return False
+    cls = type(exc)
+    return not (cls.__module__ == "sqlite3" and cls.__name__ in _PERMANENT_SQLITE)
 
 
 _writers: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
@@ -42,17 +103,27 @@ class BackgroundWriter:
 
     Args:
         sinks: Where records go.
-        processors: Applied in order to each record on the writer thread.
+        processors: Applied in order to each record on the writer thread; a processor may
+            raise :class:`DropRecord`.
         max_queue: Bound of the in-memory queue.
         flush_interval: Seconds between drains.
         overflow: What to do when the queue is full: ``drop_newest`` (default, counted),
-            ``drop_oldest`` (counted), or ``block`` (wait for room; never use on a latency-critical path).
-        retries: Attempts per batch and sink before the batch counts as dropped.
+            ``drop_oldest`` (counted), or ``block`` (wait for room up to ``block_timeout``
+            seconds; never use it on a latency-critical path).
+        retries: Attempts per batch and sink for transient errors before the batch counts
+            as dropped.
+        sleep: Called with the backoff delay between attempts (tests inject a fake).
+        batch_size: Most records handed to a sink at once.
+        backoff: First backoff delay in seconds (then x4 per attempt).
+        max_backoff: Longest backoff delay in seconds.
+        block_timeout: Longest wait of ``overflow="block"`` before the record is dropped.
+
+    Raises:
+        ConfigurationError: On an invalid value (the message names it and the fix).
 
     Example:
         >>> from llmfinops.sinks import MemorySink
-        >>> sink = MemorySink()
-        >>> w = BackgroundWriter([sink])
+        >>> w = BackgroundWriter([MemorySink()], max_queue=10_000, overflow="drop_oldest")
         >>> w.close()
     """
 
@@ -66,39 +137,85 @@ class BackgroundWriter:
         overflow: Overflow = "drop_newest",
         retries: int = 3,
         sleep: Callable[[float], None] = time.sleep,
+        batch_size: int = 5000,
+        backoff: float = 0.05,
+        max_backoff: float = 2.0,
+        block_timeout: float = 5.0,
     ) -> None:
-        if max_queue <= 0:
-            raise ConfigurationError(f"max_queue={max_queue} must be positive")
+        if not isinstance(max_queue, int) or max_queue <= 0:
+            raise ConfigurationError(f"max_queue={max_queue!r} must be a positive integer, e.g. 100_000")
+        if not flush_interval > 0:
+            raise ConfigurationError(f"flush_interval={flush_interval!r} must be > 0 seconds, e.g. 0.2")
         if overflow not in ("drop_newest", "drop_oldest", "block"):
             raise ConfigurationError(
                 f"overflow={overflow!r} is not one of 'drop_newest', 'drop_oldest', 'block'"
+            )
+        if not isinstance(retries, int) or retries < 1:
+            raise ConfigurationError(f"retries={retries!r} must be an integer >= 1 (1 means no retry)")
+        if not isinstance(batch_size, int) or batch_size <= 0:
+            raise ConfigurationError(f"batch_size={batch_size!r} must be a positive integer, e.g. 5000")
+        if backoff < 0 or max_backoff < 0 or block_timeout < 0:
+            raise ConfigurationError(
+                f"backoff={backoff!r}, max_backoff={max_backoff!r} and block_timeout={block_timeout!r} "
+                "must be >= 0 seconds"
             )
         self.sinks = list(sinks)
         self.processors = list(processors)
         self.max_queue = max_queue
         self.flush_interval = flush_interval
-        self.overflow = overflow
-        self.retries = max(1, retries)
+        self.overflow: Overflow = overflow
+        self.retries = retries
+        self.batch_size = batch_size
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.block_timeout = block_timeout
         self._sleep = sleep
+        # Past this many queued records, submit() takes the slow path: wake the thread
+        # early and apply the overflow policy at max_queue.
+        self._high_water = max(1, min(batch_size, max_queue // 2))
         self._queue: collections.deque[CallRecord] = collections.deque()
         self._wake = threading.Event()
-        self._drain_lock = threading.Lock()
+        self._drain_lock = threading.RLock()
+        self._count_lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
+        self._thread_ident: int | None = None
         self._closed = False
         self.dropped_overflow = 0
         """Records dropped because the queue was full."""
         self.dropped_sink_errors = 0
-        """Records a sink failed to write after all retries (counted per sink)."""
+        """Records a sink failed to write after all retries (counted per sink) or a processor failed on."""
         self.dropped_by_processors = 0
-        """Records dropped on purpose by a processor."""
+        """Records dropped on purpose by a processor (:class:`DropRecord`)."""
         self.written = 0
         """Records handed to every sink successfully."""
+        self.retried = 0
+        """Sink attempts beyond the first (transient errors that were retried)."""
         _writers.add(self)
 
     # -- hot path -------------------------------------------------------------------------------
     def submit(self, record: CallRecord) -> None:
-        """Queue a record; never blocks unless ``overflow="block"``."""
+        """Queue a record; never blocks unless ``overflow="block"`` and the queue is full.
+
+        Example:
+            >>> from llmfinops.sinks import MemorySink
+            >>> from llmfinops.testing import make_record
+            >>> w = BackgroundWriter([MemorySink()]); w.submit(make_record()); w.close()
+        """
+        q = self._queue
+        if len(q) >= self._high_water:
+            self._crowded(record)
+            return
+        q.append(record)
+        if self._thread is None:
+            self._start()
+
+    def _crowded(self, record: CallRecord) -> None:
+        """Slow path of :meth:`submit`: the queue is past its high-water mark."""
+        if self._thread is None:
+            self._start()
+        if not self._wake.is_set():
+            self._wake.set()
         q = self._queue
         if len(q) >= self.max_queue:
             if self.overflow == "drop_newest":
@@ -109,53 +226,88 @@ class BackgroundWriter:
                     q.popleft()
                 except IndexError:
                     pass
+                else:
+                    self._count_overflow()
+            elif threading.get_ident() == self._thread_ident:
+                # A sink that makes a metered call would wait for itself.
                 self._count_overflow()
+                return
             else:
+                deadline = time.monotonic() + self.block_timeout
                 while len(q) >= self.max_queue and not self._closed:
+                    if time.monotonic() >= deadline:
+                        self._count_overflow()
+                        return
                     self._wake.set()
-                    time.sleep(0.001)
+                    time.sleep(0.0005)
         q.append(record)
-        if self._thread is None or self._pid != os.getpid():
-            self._start()
+        if self._closed:
+            self._write_late()
 
     def _count_overflow(self) -> None:
-        self.dropped_overflow += 1
+        with self._count_lock:
+            self.dropped_overflow += 1
         warn_once(
             RecordsDroppedWarning,
             f"overflow:{id(self)}",
-            f"llmfinops: record queue full ({self.max_queue}); records are being dropped "
-            "(see BackgroundWriter.dropped_overflow). Raise max_queue or use a faster sink.",
+            f"llmfinops: record queue full (max_queue={self.max_queue}, overflow={self.overflow!r}); "
+            "records are being dropped (see BackgroundWriter.dropped_overflow). Raise max_queue, "
+            "lower flush_interval or use a faster sink.",
         )
 
     # -- thread ---------------------------------------------------------------------------------
     def _start(self) -> None:
-        with self._drain_lock:
-            if self._pid != os.getpid():  # forked child: the parent's thread does not exist here
-                self._pid = os.getpid()
-                self._thread = None
-                self._drain_lock = threading.Lock()
+        if self._closed:
+            self._write_late()
+            return
+        with self._start_lock:
             if self._thread is not None or self._closed:
                 return
             t = threading.Thread(target=self._run, name="llmfinops-writer", daemon=True)
             self._thread = t
             t.start()
+            self._thread_ident = t.ident
+        _register_thread_exit_flush()
 
     def _run(self) -> None:
+        wake = self._wake
         while not self._closed:
-            self._wake.wait(self.flush_interval)
-            self._wake.clear()
-            self.drain()
+            wake.wait(self.flush_interval)
+            wake.clear()
+            try:
+                self.drain()
+            except Exception:  # never let the thread die: records would pile up unseen
+                logger.exception("llmfinops writer: drain failed")
+
+    def _write_late(self) -> None:
+        """A record arrived after ``close()``: write it on the caller's thread rather than lose it."""
+        try:
+            with self._drain_lock:
+                if not self._queue:
+                    return
+                self.drain()
+                self._close_sinks()
+        except Exception:
+            logger.exception("llmfinops writer: writing a record submitted after close() failed")
 
     def drain(self) -> None:
-        """Write everything queued so far (called by the thread, ``flush`` and ``close``)."""
+        """Write everything queued so far (called by the thread, ``flush`` and ``close``).
+
+        Example:
+            >>> from llmfinops.sinks import MemorySink
+            >>> w = BackgroundWriter([MemorySink()]); w.drain(); w.close()
+        """
         with self._drain_lock:
             q = self._queue
+            size = self.batch_size
             while q:
                 batch: list[CallRecord] = []
+                append = batch.append
+                popleft = q.popleft
                 try:
-                    for _ in range(5000):
-                        batch.append(q.popleft())
-                except IndexError:
+                    for _ in range(min(len(q), size)):
+                        append(popleft())
+                except IndexError:  # drop_oldest popped concurrently
                     pass
                 self._write(self._process(batch))
 
@@ -185,64 +337,168 @@ class BackgroundWriter:
     def _write(self, batch: list[CallRecord]) -> None:
         if not batch:
             return
-        ok = True
+        worst = 0
         for sink in self.sinks:
-            delay = 0.05
-            for attempt in range(self.retries):
+            dropped = self._send(sink, batch)
+            if dropped:
+                self.dropped_sink_errors += dropped
+                worst = max(worst, dropped)
+        self.written += len(batch) - worst
+
+    def _attempt(self, fn: Callable[[Any], object], arg: Any) -> Exception | None:
+        """Call ``fn(arg)``, retrying transient errors with backoff; return the last error or None."""
+        delay = self.backoff
+        for attempt in range(self.retries):
+            try:
+                fn(arg)
+            except Exception as exc:
+                if attempt + 1 >= self.retries or not is_transient(exc):
+                    return exc
+                self.retried += 1
+                self._sleep(delay)
+                delay = min(delay * 4, self.max_backoff)
+            else:
+                return None
+        return None  # pragma: no cover - the loop always returns
+
+    def _send(self, sink: Sink, batch: list[CallRecord]) -> int:
+        """Hand ``batch`` to one sink; return how many records it failed to write."""
+        emit_batch: Callable[[Sequence[CallRecord]], None] | None = getattr(sink, "emit_batch", None)
+        if emit_batch is not None:
+            exc = self._attempt(emit_batch, batch)
+            if exc is None:
+                return 0
+            if is_transient(exc) or len(batch) == 1:
+                self._report(sink, exc, len(batch))
+                return len(batch)
+            # A permanent error: find the bad record(s) rather than drop the whole batch.
+            dropped = 0
+            for rec in batch:
                 try:
-                    emit_batch = getattr(sink, "emit_batch", None)
-                    if emit_batch is not None:
-                        emit_batch(batch)
-                    else:
-                        for rec in batch:
-                            sink.emit(rec)
-                    break
-                except Exception as exc:
-                    if attempt + 1 < self.retries:
-                        self._sleep(delay)
-                        delay *= 4
-                        continue
-                    ok = False
-                    self.dropped_sink_errors += len(batch)
-                    logger.exception("llmfinops sink %r failed", sink)
-                    warn_once(
-                        SinkFailedWarning,
-                        f"sink:{type(sink).__name__}:{type(exc).__name__}",
-                        f"llmfinops: sink {type(sink).__name__} failed {self.retries} times "
-                        f"({type(exc).__name__}: {exc}); {len(batch)} record(s) dropped for it",
-                    )
-        if ok:
-            self.written += len(batch)
+                    emit_batch((rec,))
+                except Exception as e:
+                    dropped += 1
+                    exc = e
+            if dropped:
+                self._report(sink, exc, dropped)
+            return dropped
+        dropped = 0
+        last: Exception | None = None
+        for i, rec in enumerate(batch):
+            exc = self._attempt(sink.emit, rec)
+            if exc is None:
+                continue
+            last = exc
+            if is_transient(exc):  # the sink is down: do not retry every remaining record
+                dropped += len(batch) - i
+                break
+            dropped += 1
+        if last is not None:
+            self._report(sink, last, dropped)
+        return dropped
+
+    def _report(self, sink: Sink, exc: Exception, n: int) -> None:
+        logger.error(
+            "llmfinops sink %r failed (%s: %s); %d record(s) dropped for it",
+            sink,
+            type(exc).__name__,
+            exc,
+            n,
+            exc_info=exc,
+        )
+        kind = "after retries" if is_transient(exc) else "with a permanent error"
+        warn_once(
+            SinkFailedWarning,
+            f"sink:{type(sink).__name__}:{type(exc).__name__}",
+            f"llmfinops: sink {type(sink).__name__} failed {kind} ({type(exc).__name__}: {exc}); "
+            f"{n} record(s) dropped for it (see BackgroundWriter.dropped_sink_errors)",
+        )
 
     # -- lifecycle ------------------------------------------------------------------------------
     def flush(self) -> None:
-        """Write every queued record now, on the calling thread."""
+        """Write every queued record now, on the calling thread.
+
+        Example:
+            >>> from llmfinops.sinks import MemorySink
+            >>> w = BackgroundWriter([MemorySink()]); w.flush(); w.close()
+        """
         self.drain()
 
     def close(self) -> None:
-        """Flush, close every sink and stop the thread. Idempotent."""
+        """Flush, close every sink and stop the thread. Idempotent.
+
+        A record submitted after ``close()`` (a call that was in flight during
+        ``configure()``) is still written, on the submitting thread.
+
+        Example:
+            >>> from llmfinops.sinks import MemorySink
+            >>> w = BackgroundWriter([MemorySink()]); w.close(); w.close()
+        """
         if self._closed:
             return
-        self.drain()
         self._closed = True
         self._wake.set()
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout=5)
+        with self._drain_lock:
+            self.drain()
+            self._close_sinks()
+            self._thread = None
+        if self._queue:  # submitted while we were closing
+            self._write_late()
+
+    def _close_sinks(self) -> None:
         for sink in self.sinks:
             try:
                 sink.close()
             except Exception:
                 logger.exception("llmfinops sink %r failed to close", sink)
-        t = self._thread
-        if t is not None and t is not threading.current_thread() and self._pid == os.getpid():
-            t.join(timeout=2)
 
     @property
     def pending(self) -> int:
         """Records queued but not yet written."""
         return len(self._queue)
 
+    def stats(self) -> dict[str, int]:
+        """The counters, for a health endpoint or a log line.
+
+        Example:
+            >>> from llmfinops.sinks import MemorySink
+            >>> w = BackgroundWriter([MemorySink()]); w.stats()["written"]
+            0
+            >>> w.close()
+        """
+        return {
+            "pending": self.pending,
+            "written": self.written,
+            "retried": self.retried,
+            "dropped_overflow": self.dropped_overflow,
+            "dropped_sink_errors": self.dropped_sink_errors,
+            "dropped_by_processors": self.dropped_by_processors,
+        }
+
+    # -- fork -----------------------------------------------------------------------------------
+    def _before_fork(self) -> bool:
+        # Hold the lock so that no batch is half-written (and no sink lock held) at fork time.
+        return self._drain_lock.acquire(timeout=2.0)
+
+    def _after_fork_child(self) -> None:
+        self._queue.clear()  # the parent writes what it had queued
+        self._drain_lock = threading.RLock()
+        self._count_lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread = None
+        self._thread_ident = None
+
 
 def flush_all() -> None:
-    """Flush every live writer (registered with ``atexit``)."""
+    """Flush every live writer (runs at interpreter exit).
+
+    Example:
+        >>> flush_all()
+    """
     for w in list(_writers):
         try:
             w.flush()
@@ -250,4 +506,41 @@ def flush_all() -> None:
             logger.exception("llmfinops: flush at exit failed")
 
 
+_held: list[BackgroundWriter] = []
+_exit_hook_registered = False
+
+
+def _before_fork() -> None:
+    _held.extend(w for w in list(_writers) if w._before_fork())
+
+
+def _after_fork_parent() -> None:
+    while _held:
+        _held.pop()._drain_lock.release()
+
+
+def _after_fork_child() -> None:
+    _held.clear()
+    for w in list(_writers):
+        w._after_fork_child()
+
+
+def _register_thread_exit_flush() -> None:
+    """Flush before ``atexit`` handlers run (an OTel provider shuts down in one of those).
+
+    ``threading._register_atexit`` callbacks run when the interpreter starts finalizing, before
+    non-daemon threads are joined and before ``atexit``; ``concurrent.futures`` uses the same hook.
+    """
+    global _exit_hook_registered
+    if _exit_hook_registered:
+        return
+    _exit_hook_registered = True
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:  # pragma: no cover - CPython >= 3.9 has it
+        return
+    with contextlib.suppress(RuntimeError):  # already shutting down; the atexit hook still runs
+        register(flush_all)
+
+
 atexit.register(flush_all)
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child)
