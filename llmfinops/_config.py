@@ -67,6 +67,10 @@ class Config:
     user_id_key: bytes | None = None
     """Secret for the keyed user-id hash (``$LLMFINOPS_USER_ID_KEY`` if unset)."""
     clock: Clock = system_clock
+    capture_content: bool = False
+    """Write request/response text into records (``prompt``/``completion``). Off by default."""
+    max_content_chars: int = 20_000
+    """Cap on each captured text (before any processor runs)."""
     max_queue: int = 100_000
     flush_interval: float = 0.2
     overflow: Literal["drop_newest", "drop_oldest", "block"] = "drop_newest"
@@ -125,6 +129,8 @@ def configure(
     user_id_mode: UserIdMode | None = None,
     user_id_key: str | bytes | None = None,
     clock: Clock | None = None,
+    capture_content: bool | None = None,
+    max_content_chars: int | None = None,
     max_queue: int | None = None,
     flush_interval: float | None = None,
     overflow: Literal["drop_newest", "drop_oldest", "block"] | None = None,
@@ -145,6 +151,9 @@ def configure(
         user_id_mode: ``hash`` (default, keyed HMAC-SHA256), ``raw`` or ``drop``.
         user_id_key: Secret for the user-id hash.
         clock: Clock for timestamps and durations (tests inject a fake).
+        capture_content: Opt in to writing prompt and completion text into records. Pair it
+            with redaction processors (``llmfinops.processors.redact_text``).
+        max_content_chars: Cap on each captured text.
         max_queue: Background queue bound.
         flush_interval: Seconds between background flushes.
         overflow: Queue-full policy.
@@ -198,6 +207,8 @@ def configure(
             ("environment", environment),
             ("infra_cost", infra_cost),
             ("clock", clock),
+            ("capture_content", capture_content),
+            ("max_content_chars", max_content_chars),
             ("max_queue", max_queue),
             ("flush_interval", flush_interval),
             ("overflow", overflow),

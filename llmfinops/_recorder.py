@@ -13,11 +13,13 @@ __all__ = ["CallState", "ClientRuntime", "add_listener", "remove_listener"]
 
 import contextvars
 import itertools
+import json
 import hashlib
 import hmac
 import os
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from ._config import Config, get_config
@@ -61,6 +63,23 @@ _next_id = _Ids()
 
 CURRENT_CALL: contextvars.ContextVar[CallState | None] = contextvars.ContextVar("llmfinops_call", default=None)
 """The call in progress in this context (adapters use it to count HTTP attempts)."""
+
+
+_context_captures: dict[str, Callable[[], object]] = {}
+
+
+def add_context_capture(name: str, fn: Callable[[], object]) -> None:
+    """Run ``fn`` on the caller's thread when each call starts; its value travels on ``record.context[name]``.
+
+    Sinks run on the background writer thread; this is how they see caller-side state such
+    as the OpenTelemetry span in force.
+    """
+    _context_captures[name] = fn
+
+
+def remove_context_capture(name: str) -> None:
+    """Undo :func:`add_context_capture`."""
+    _context_captures.pop(name, None)
 
 
 def add_listener(fn: Callable[[CallRecord], None]) -> None:
@@ -122,7 +141,11 @@ class ClientRuntime:
             return cfg.writer()
         if self._writer is None:
             self._writer = BackgroundWriter(
-                self._sinks, cfg.processors, max_queue=cfg.max_queue, flush_interval=cfg.flush_interval
+                self._sinks,
+                cfg.processors,
+                max_queue=cfg.max_queue,
+                flush_interval=cfg.flush_interval,
+                overflow=cfg.overflow,
             )
         return self._writer
 
@@ -146,6 +169,8 @@ class CallState:
         "attempts",
         "body",
         "cache_write_ttl",
+        "captured",
+        "completion_parts",
         "done",
         "endpoint",
         "error_statuses",
@@ -193,6 +218,15 @@ class CallState:
         self.timestamp = cfg.clock.now()
         self.start = cfg.clock.monotonic()
         self.tag_snapshot = current_tags()
+        self.captured: dict[str, object] | None = None
+        if _context_captures:
+            try:
+                self.captured = {k: fn() for k, fn in _context_captures.items()}
+            except Exception:
+                with handle_internal_errors("context_capture"):
+                    raise
+        self.completion_parts: list[str] | None = [] if cfg.capture_content else None
+        """Response text seen so far (only when content capture is on)."""
         self.attempts = 0
         self.error_statuses: list[int] = []
         self.usage: Usage | None = None
@@ -359,6 +393,12 @@ class CallState:
             extra["saved_usd"] = cost.total
             cost = Cost(total=_ZERO, input=_ZERO, cached_input=_ZERO, cache_write=_ZERO, output=_ZERO,
                         price_model=cost.price_model, note="served from the llmfinops response cache")
+        if cfg.capture_content:
+            extra.setdefault("prompt", _prompt_text(self.body, cfg.max_content_chars))
+            if self.completion_parts:
+                extra.setdefault("completion", "".join(self.completion_parts)[: cfg.max_content_chars])
+        if self.captured:
+            extra["context"] = MappingProxyType(self.captured)
         return CallRecord(
             **extra,
             id=_next_id(),
@@ -402,6 +442,18 @@ class CallState:
             price_version=table.as_of,
             pricing_note=cost.note,
         )
+
+
+_PROMPT_KEYS = ("system", "instructions", "messages", "input", "contents", "systemInstruction",
+                "system_instruction", "prompt", "tools")
+
+
+def _prompt_text(body: dict[str, Any] | None, limit: int) -> str | None:
+    """The content-bearing part of a request body as JSON (opt-in content capture)."""
+    if not body:
+        return None
+    part = {k: body[k] for k in _PROMPT_KEYS if k in body}
+    return json.dumps(part, ensure_ascii=False, default=str)[:limit]
 
 
 _uid_cache: dict[tuple[bytes | None, str], str] = {}

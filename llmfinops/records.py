@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from collections.abc import Mapping
 from typing import Any
 
 _COST_FIELDS = (
@@ -139,6 +140,13 @@ class CallRecord:
     """Index of the cascade step that made this call."""
     cascade_outcome: str | None = None
     """``accepted``, ``escalated`` or ``failed`` for cascade hops."""
+    prompt: str | None = None
+    """Request content (JSON of the messages/system/input) — only with ``configure(capture_content=True)``."""
+    completion: str | None = None
+    """Response text — only with ``configure(capture_content=True)``."""
+    context: Mapping[str, object] | None = field(default=None, repr=False, compare=False)
+    """Values captured on the caller's thread when the call started (e.g. the OpenTelemetry
+    context, so spans get the right parent). Never serialized."""
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict: ISO timestamp, costs as floats (``None`` stays ``None``).
@@ -161,7 +169,7 @@ class CallRecord:
         return _to_json(self)
 
 
-RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CallRecord))
+RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CallRecord) if f.name != "context")
 """Field names, in order (the JSONL keys and the SQLite columns)."""
 
 
@@ -254,7 +262,7 @@ _INLINE = {
 
 
 def _compile() -> tuple[Any, Any]:
-    fields = dataclasses.fields(CallRecord)
+    fields = [f for f in dataclasses.fields(CallRecord) if f.name in _FIELD_SET]
     parts = []
     for i, f in enumerate(fields):
         key = ("{" if i == 0 else ",") + json.dumps(f.name) + ":"

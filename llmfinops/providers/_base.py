@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["StreamObserver", "StainlessSpec", "field", "int_field"]
+__all__ = ["StainlessSpec", "StreamObserver", "delta_text", "field", "int_field", "response_text"]
 
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -54,3 +54,47 @@ class StainlessSpec(Protocol):
     def observer(self, state: CallState) -> StreamObserver:
         """A fresh observer for one stream."""
         ...
+
+
+def response_text(obj: Any) -> str | None:
+    """Best-effort answer text of a parsed response (OpenAI chat/Responses, Anthropic, Gemini).
+
+    Only used when content capture is on.
+    """
+    if obj is None:
+        return None
+    text = field(obj, "output_text")  # OpenAI Responses convenience property
+    if isinstance(text, str):
+        return text
+    choices = field(obj, "choices")  # OpenAI chat
+    if choices:
+        parts = [field(field(c, "message"), "content") for c in choices]
+        return "".join(p for p in parts if isinstance(p, str)) or None
+    content = field(obj, "content")  # Anthropic
+    if isinstance(content, list):
+        return "".join(t for b in content if isinstance(t := field(b, "text"), str)) or None
+    candidates = field(obj, "candidates")  # Gemini
+    if candidates:
+        texts = []
+        for cand in candidates:
+            for part in field(field(cand, "content"), "parts") or ():
+                t = field(part, "text")
+                if isinstance(t, str) and not field(part, "thought"):
+                    texts.append(t)
+        return "".join(texts) or None
+    return None
+
+
+def delta_text(event: Any) -> str | None:
+    """Text carried by one stream event (OpenAI chat chunk / Responses delta, Anthropic delta)."""
+    choices = field(event, "choices")
+    if choices:
+        return "".join(t for c in choices if isinstance(t := field(field(c, "delta"), "content"), str)) or None
+    kind = field(event, "type")
+    if kind == "response.output_text.delta":
+        d = field(event, "delta")
+        return d if isinstance(d, str) else None
+    if kind == "content_block_delta":
+        t = field(field(event, "delta"), "text")
+        return t if isinstance(t, str) else None
+    return None

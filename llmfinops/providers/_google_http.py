@@ -202,6 +202,19 @@ def _finish_partial(state: CallState) -> None:
     state.finish(partial=True)
 
 
+def _capture_text(state: CallState, body: str) -> None:
+    """Opt-in content capture: the answer text of a response body (or stream chunk)."""
+    import json
+
+    from .._internal import handle_internal_errors
+    from ._base import response_text
+
+    with handle_internal_errors("google.capture"):
+        text = response_text(json.loads(body))
+        if text and state.completion_parts is not None:
+            state.completion_parts.append(text)
+
+
 class _StreamHop:
     """One streamed HTTP request: each chunk's usage is the running total of this request."""
 
@@ -219,6 +232,8 @@ class _StreamHop:
             state = self.state
             if state.first_token_at is None and '"candidates"' in body:
                 state.mark_first_token()
+            if state.completion_parts is not None:
+                _capture_text(state, body)
             raw = scan_key(body, '"usageMetadata"')
             if isinstance(raw, dict):
                 u = usage_from_raw(raw, self.tier)
@@ -351,6 +366,8 @@ class GoogleHttp:
         kind = r.kind
         if kind == "generate":
             _response_meta(state, body)
+            if state.completion_parts is not None:
+                _capture_text(state, body)
             raw = scan_key(body, '"usageMetadata"')
             if isinstance(raw, dict):
                 state.add_hop(usage_from_raw(raw, requested_tier(request)))

@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 from llmfinops._internal import handle_internal_errors, logger
 from llmfinops._recorder import CURRENT_CALL, CallState, ClientRuntime
-from llmfinops.providers._base import StainlessSpec, StreamObserver
+from llmfinops.providers._base import StainlessSpec, StreamObserver, delta_text, response_text
 
 _PATCHED = ("request", "copy", "with_options")
 
@@ -180,6 +180,8 @@ def _handle_result(spec: StainlessSpec, state: CallState, result: Any, *, is_asy
     try:
         if isinstance(result, BaseModel):  # the common case; hasattr on a pydantic model is slow
             spec.on_response(state, result)
+            if state.completion_parts is not None:
+                _capture_text(state, result)
             state.finish()
         elif hasattr(result, "_iterator") and hasattr(result, "response"):
             # ``_iterator`` is a plain attribute in openai and a ``functools.cached_property``
@@ -195,6 +197,12 @@ def _handle_result(spec: StainlessSpec, state: CallState, result: Any, *, is_asy
         _report(f"{spec.provider}.response")
         state.finish()
     return result
+
+
+def _capture_text(state: CallState, result: Any) -> None:
+    text = response_text(result)
+    if text and state.completion_parts is not None:
+        state.completion_parts.append(text)
 
 
 # -- streams -------------------------------------------------------------------------------------
@@ -238,6 +246,7 @@ def _wrap_stream(state: CallState, stream: Any, observer: StreamObserver, *, is_
 
 
 def _observe(state: CallState, observer: StreamObserver, inner: Iterator[Any]) -> Generator[Any, None, None]:
+    parts = state.completion_parts  # not None only when content capture is on
     try:
         for event in inner:
             try:
@@ -245,6 +254,8 @@ def _observe(state: CallState, observer: StreamObserver, inner: Iterator[Any]) -
             except Exception:
                 show = True
                 _report("stream.observe")
+            if parts is not None and (text := delta_text(event)):
+                parts.append(text)
             if show:
                 yield event
     except GeneratorExit:
@@ -259,6 +270,7 @@ def _observe(state: CallState, observer: StreamObserver, inner: Iterator[Any]) -
 async def _aobserve(
     state: CallState, observer: StreamObserver, inner: AsyncIterator[Any]
 ) -> AsyncGenerator[Any, None]:
+    parts = state.completion_parts  # not None only when content capture is on
     try:
         async for event in inner:
             try:
@@ -266,6 +278,8 @@ async def _aobserve(
             except Exception:
                 show = True
                 _report("stream.observe")
+            if parts is not None and (text := delta_text(event)):
+                parts.append(text)
             if show:
                 yield event
     except GeneratorExit:

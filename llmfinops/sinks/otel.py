@@ -32,8 +32,7 @@ __all__ = ["DURATION_BUCKETS", "PROVIDER_NAMES", "TOKEN_BUCKETS", "OTelSink", "p
 
 import json
 import threading
-from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -125,7 +124,7 @@ class OTelSink:
             ``llmfinops.cost`` counter (besides provider and model). Keep them low-cardinality:
             ``user_id`` and ids are refused.
         capture_parent: Parent each span to the span current in the caller when the call
-            finished (costs one context lookup on the caller's thread per call).
+            started (costs one context lookup on the caller's thread per call).
         content: Also put message text (``prompt``/``completion`` fields, present only when
             content capture is on) on spans as ``llmfinops.prompt``/``llmfinops.completion``.
             Off by default: traces are often kept longer and seen by more people than logs.
@@ -193,30 +192,12 @@ class OTelSink:
             "llmfinops.cost", unit="{USD}", description="Token cost of LLM calls in US dollars (llmfinops)."
         )
         self._empty: Context = otel_context.Context()
-        self._pending: OrderedDict[str, Context] = OrderedDict()
-        self._pending_lock = threading.Lock()
-        self._capture = _Capture(self) if capture_parent and spans else None
+        self._capture = _Capture() if capture_parent and spans else None
 
     # -- parent context -------------------------------------------------------------------------
-    def _remember(self, record: CallRecord) -> None:
-        """Listener, on the caller's thread: note the current context if a span is active."""
-        ctx = otel_context.get_current()
-        if not otel_trace.get_current_span(ctx).get_span_context().is_valid:
-            return
-        with self._pending_lock:
-            pending = self._pending
-            pending[record.id] = ctx
-            if len(pending) > _MAX_PENDING:  # records that never reached this sink
-                pending.popitem(last=False)
-
     def _parent(self, record: CallRecord) -> Context:
-        captured: Any = getattr(record, "context", None)
-        ctx: Any = captured.get("otel") if isinstance(captured, Mapping) else None
-        if ctx is None:
-            ctx = getattr(record, "otel_context", None)
-        if ctx is None and self._pending:
-            with self._pending_lock:
-                ctx = self._pending.pop(record.id, None)
+        captured = record.context
+        ctx: Any = captured.get("otel") if captured else None
         if isinstance(ctx, otel_context.Context):
             return ctx
         return self._empty  # never the writer thread's (or a flushing caller's) current span
@@ -318,35 +299,25 @@ class OTelSink:
 class _Capture:
     """Carries the caller's OpenTelemetry context to the writer thread.
 
-    Uses the recorder's context-capture hook when it has one (the context is taken when
-    the call starts and travels on ``record.context["otel"]``); otherwise a record
-    listener remembers the context when the call finishes, keyed by record id.
+    The recorder's context-capture hook takes the context when each call starts; it
+    travels on ``record.context["otel"]``. One hook serves every live OTel sink.
     """
 
-    _hook_users = 0
-    _hook_lock = threading.Lock()
+    _users = 0
+    _lock = threading.Lock()
 
-    def __init__(self, sink: OTelSink) -> None:
+    def __init__(self) -> None:
         from llmfinops import _recorder
 
-        self._sink = sink
-        add_capture = getattr(_recorder, "add_context_capture", None)
-        self._hooked = add_capture is not None
-        if add_capture is not None:
-            with _Capture._hook_lock:
-                if _Capture._hook_users == 0:
-                    add_capture("otel", otel_context.get_current)
-                _Capture._hook_users += 1
-        else:
-            _recorder.add_listener(sink._remember)
+        with _Capture._lock:
+            if _Capture._users == 0:
+                _recorder.add_context_capture("otel", otel_context.get_current)
+            _Capture._users += 1
 
     def stop(self) -> None:
         from llmfinops import _recorder
 
-        if self._hooked:
-            with _Capture._hook_lock:
-                _Capture._hook_users -= 1
-                if _Capture._hook_users == 0:
-                    getattr(_recorder, "remove_context_capture")("otel")  # noqa: B009 - not in every version
-        else:
-            _recorder.remove_listener(self._sink._remember)
+        with _Capture._lock:
+            _Capture._users -= 1
+            if _Capture._users == 0:
+                _recorder.remove_context_capture("otel")

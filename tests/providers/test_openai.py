@@ -398,3 +398,22 @@ class TestAttributionAndRecords:
         assert data["cost_usd"] == float(gpt4o_cost(1200, 1024, 300))
         assert data["timestamp"].endswith("+00:00")
         assert "What is the refund policy" not in line
+
+
+class TestPrivacy:
+    def test_no_content_by_default(self, client: openai.OpenAI) -> None:
+        """Records carry no prompt or completion text unless the user opts in."""
+        with capture_records() as recs:
+            client.chat.completions.create(model="gpt-4o", messages=MSG)
+        assert (recs[0].prompt, recs[0].completion) == (None, None)
+        assert "refund" not in recs[0].to_json()
+
+    def test_opt_in_content_capped(self, client: openai.OpenAI) -> None:
+        """capture_content=True adds prompt and completion text, capped at max_content_chars."""
+        llmfinops.configure(capture_content=True, max_content_chars=40)
+        with capture_records() as recs:
+            client.chat.completions.create(model="gpt-4o", messages=MSG)
+            list(client.chat.completions.create(model="gpt-4o", messages=MSG, stream=True))
+        for rec in recs:
+            assert rec.prompt == '{"messages": [{"role": "user", "content": "What is the refund policy?"}]}'[:40]
+            assert rec.completion is not None and rec.completion.startswith("Hello! How can I help")
