@@ -9,9 +9,18 @@ background writer. Nothing in here may raise into the user's call.
 
 from __future__ import annotations
 
-__all__ = ["CallState", "ClientRuntime", "add_listener", "remove_listener"]
+__all__ = [
+    "DEFER_DISPATCH",
+    "CallState",
+    "ClientRuntime",
+    "add_context_capture",
+    "add_listener",
+    "remove_context_capture",
+    "remove_listener",
+]
 
 import contextvars
+import functools
 import itertools
 import json
 import hashlib
@@ -93,6 +102,26 @@ def remove_listener(fn: Callable[[CallRecord], None]) -> None:
         _listeners.remove(fn)
     except ValueError:
         pass
+
+
+DEFER_DISPATCH = "llmfinops.defer_dispatch"
+"""``CallState.scratch`` key: ``callable(record, dispatch) -> bool``; returning True means the
+callable takes over dispatching the record (it must call ``dispatch(record)`` later)."""
+
+
+def _dispatch(runtime: ClientRuntime, cfg: Config, rec: CallRecord) -> None:
+    """Hand a finished record to the listeners and the writer (each failure isolated)."""
+    for fn in _listeners:
+        try:
+            fn(rec)
+        except Exception:
+            with handle_internal_errors("listener"):
+                raise
+    try:
+        runtime.writer(cfg).submit(rec)
+    except Exception:
+        with handle_internal_errors("submit"):
+            raise
 
 
 class ClientRuntime:
@@ -272,13 +301,17 @@ class CallState:
             with handle_internal_errors("record"):
                 raise
             return None
-        # Each consumer is isolated: a failing hook must not cost the record its sinks.
-        for fn in _listeners:
+        # A cascade hop holds its records until it knows the outcome (accepted/escalated),
+        # then dispatches them itself; budgets (after-call hooks) still reconcile right away.
+        deferred = False
+        defer = self.scratch.get(DEFER_DISPATCH) if self.scratch else None
+        if defer is not None:
             try:
-                fn(rec)
+                deferred = bool(defer(rec, functools.partial(_dispatch, self.runtime, cfg)))
             except Exception:
-                with handle_internal_errors("listener"):
+                with handle_internal_errors("defer"):
                     raise
+        # Each consumer is isolated: a failing hook must not cost the record its sinks.
         for hook in (*self.runtime.after_call, *GLOBAL_AFTER_CALL) if (
             self.runtime.after_call or GLOBAL_AFTER_CALL
         ) else ():
@@ -287,11 +320,8 @@ class CallState:
             except Exception:
                 with handle_internal_errors("after_call"):
                     raise
-        try:
-            self.runtime.writer(cfg).submit(rec)
-        except Exception:
-            with handle_internal_errors("submit"):
-                raise
+        if not deferred:
+            _dispatch(self.runtime, cfg, rec)
         return rec
 
     def _total_usage(self) -> Usage | None:

@@ -8,6 +8,7 @@ The hierarchy::
       x MissingDependencyError(LLMFinOpsError, ImportError) an optional extra is not installed
       x PriceNotFound(LLMFinOpsError, LookupError)       no price for a model, only in strict mode
       x BudgetExceeded(LLMFinOpsError)                   a budget refused a call before it was sent
+      x CascadeExhausted(LLMFinOpsError, ExceptionGroup) every cascade step failed (llmfinops.cascade)
     * LLMFinOpsWarning(UserWarning)
       x CostUnknownWarning                               a call could not be priced (cost_usd is null)
       x UsageExtractionFailedWarning                     a response's usage could not be read
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 __all__ = [
     "BudgetExceeded",
+    "CascadeExhausted",
     "ConfigurationError",
     "CostUnknownWarning",
     "InternalErrorWarning",
@@ -38,6 +40,19 @@ __all__ = [
 ]
 
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .cascade._errors import CascadeExhausted
+
+
+def __getattr__(name: str) -> Any:
+    # CascadeExhausted lives with the cascade code; re-exported lazily so this module stays import-free.
+    if name == "CascadeExhausted":
+        from .cascade._errors import CascadeExhausted
+
+        return CascadeExhausted
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class LLMFinOpsError(Exception):

@@ -1,0 +1,155 @@
+"""Cascade test fixtures: pinned clock, per-model scripted OpenAI answers, deferred-dispatch recorder."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+import llmfinops
+from llmfinops import _recorder
+from llmfinops._config import get_config
+from llmfinops._internal import handle_internal_errors
+from llmfinops.cascade._hops import DEFER_DISPATCH_KEY
+from llmfinops.testing import FakeClock
+from llmfinops.testing._sse import json_response
+from llmfinops.testing.openai import chat_completion
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def _dispatch(state: Any, cfg: Any, rec: Any) -> None:
+    for fn in _recorder._listeners:
+        try:
+            fn(rec)
+        except Exception:
+            with handle_internal_errors("listener"):
+                raise
+    try:
+        state.runtime.writer(cfg).submit(rec)
+    except Exception:
+        with handle_internal_errors("submit"):
+            raise
+
+
+def finish_with_defer(self: Any, *, error: BaseException | None = None, partial: bool = False) -> Any:
+    """``CallState.finish`` with the deferred-dispatch change proposed to the lead (see docs/cascade.md)."""
+    if self.done:
+        return None
+    self.done = True
+    try:
+        cfg = get_config()
+        rec = self._build(cfg, error, partial)
+    except Exception:
+        with handle_internal_errors("record"):
+            raise
+        return None
+    deferred = False
+    defer = self.scratch.get(DEFER_DISPATCH_KEY)
+    if defer is not None:
+        try:
+            deferred = bool(defer(rec, functools.partial(_dispatch, self, cfg)))
+        except Exception:
+            with handle_internal_errors("defer"):
+                raise
+    if not deferred:
+        for fn in _recorder._listeners:
+            try:
+                fn(rec)
+            except Exception:
+                with handle_internal_errors("listener"):
+                    raise
+    for hook in (*self.runtime.after_call, *_recorder.GLOBAL_AFTER_CALL):
+        try:
+            hook(self, rec)
+        except Exception:
+            with handle_internal_errors("after_call"):
+                raise
+    if not deferred:
+        try:
+            self.runtime.writer(cfg).submit(rec)
+        except Exception:
+            with handle_internal_errors("submit"):
+                raise
+    return rec
+
+
+@pytest.fixture(autouse=True)
+def _deferred_recorder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apply the proposed recorder change unless the recorder already has it."""
+    if not hasattr(_recorder, "DEFER_DISPATCH"):
+        monkeypatch.setattr(_recorder.CallState, "finish", finish_with_defer)
+
+
+@pytest.fixture(autouse=True)
+def _pinned_clock() -> FakeClock:
+    """Price at a fixed instant (gpt-6-luna $0.10/$0.50, gpt-6.1-sol $2/$10 per MTok)."""
+    clock = FakeClock(NOW)
+    llmfinops.configure(clock=clock)
+    return clock
+
+
+@pytest.fixture(autouse=True)
+def _clean_hooks() -> Iterator[None]:
+    """Leave the global before-call hook list as found."""
+    before = list(_recorder.GLOBAL_BEFORE_CALL)
+    yield
+    _recorder.GLOBAL_BEFORE_CALL[:] = before
+
+
+class Scripted:
+    """An OpenAI ``MockTransport`` handler answering per requested model.
+
+    ``answers[model]`` is ``(content, token_probabilities, prompt_tokens, completion_tokens)``
+    or an int HTTP error status; logprobs are returned only when the request asks for them.
+    """
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.requests: list[dict[str, Any]] = []
+
+    def __call__(self, request: Any) -> Any:
+        body = json.loads(request.content)
+        self.requests.append(body)
+        model = body["model"]
+        spec = self.answers[model]
+        if callable(spec):
+            spec = spec(body)
+        if isinstance(spec, int):
+            err = {
+                "error": {
+                    "message": f"error {spec}",
+                    "type": "requests",
+                    "param": None,
+                    "code": "rate_limit_exceeded" if spec == 429 else None,
+                }
+            }
+            return json_response(spec, err, headers={"x-should-retry": "false"})
+        content, probs, pt, ct = spec
+        data = chat_completion(model=model, content=content, prompt_tokens=pt, completion_tokens=ct)
+        if body.get("logprobs") and probs is not None:
+            data["choices"][0]["logprobs"] = {
+                "content": [
+                    {"token": f"t{i}", "logprob": math.log(p), "bytes": None, "top_logprobs": []}
+                    for i, p in enumerate(probs)
+                ],
+                "refusal": None,
+            }
+        return json_response(200, data, headers={"x-request-id": f"req_{len(self.requests)}"})
+
+
+@pytest.fixture
+def scripted() -> Callable[[dict[str, Any]], tuple[Scripted, Any]]:
+    """Build ``(handler, wrapped OpenAI client)`` from per-model answers."""
+    from llmfinops.testing.openai import openai_client
+
+    def make(answers: dict[str, Any]) -> tuple[Scripted, Any]:
+        handler = Scripted(answers)
+        return handler, llmfinops.wrap(openai_client(handler, max_retries=0))
+
+    return make
