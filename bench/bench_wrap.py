@@ -25,12 +25,12 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import llmfinops  # noqa: E402
-from llmfinops.pricing import default_price_table  # noqa: E402
-from llmfinops.records import CallRecord  # noqa: E402
-from llmfinops.sinks import BackgroundWriter, JSONLSink  # noqa: E402
-from llmfinops.testing import make_record  # noqa: E402
-from llmfinops.usage import Usage  # noqa: E402
+import llmfinops
+from llmfinops.pricing import default_price_table
+from llmfinops.records import CallRecord
+from llmfinops.sinks import BackgroundWriter, JSONLSink
+from llmfinops.testing import make_record
+from llmfinops.usage import Usage
 
 QUICK = "--quick" in sys.argv
 ROUNDS = 15 if QUICK else 41
@@ -82,34 +82,51 @@ def _ainterleaved(raw: Callable[[], Any], wrapped: Callable[[], Any]) -> tuple[f
 def _row(name: str, raw: float, wrapped: float) -> None:
     ratio = wrapped / raw
     flag = "ok" if ratio <= 1.05 else "OVER TARGET"
-    print(f"  {name:<28} raw {raw * 1e6:8.1f} us   wrapped {wrapped * 1e6:8.1f} us   "
-          f"ratio {ratio:5.3f}  (+{(wrapped - raw) * 1e6:5.1f} us)  {flag}")
+    print(
+        f"  {name:<28} raw {raw * 1e6:8.1f} us   wrapped {wrapped * 1e6:8.1f} us   "
+        f"ratio {ratio:5.3f}  (+{(wrapped - raw) * 1e6:5.1f} us)  {flag}"
+    )
 
 
 def bench_openai() -> None:
     from llmfinops.testing.openai import OpenAIMock, async_openai_client, openai_client
 
     raw = openai_client(OpenAIMock(prompt_tokens=1200, completion_tokens=300, cached_tokens=1024))
-    wrapped = llmfinops.wrap(openai_client(OpenAIMock(prompt_tokens=1200, completion_tokens=300, cached_tokens=1024)))
-    print("OpenAI (openai %s)" % __import__("openai").__version__)
-    _row("chat.completions sync", *_interleaved(
-        lambda: raw.chat.completions.create(model="gpt-4o", messages=MSG),
-        lambda: wrapped.chat.completions.create(model="gpt-4o", messages=MSG)))
+    wrapped = llmfinops.wrap(
+        openai_client(OpenAIMock(prompt_tokens=1200, completion_tokens=300, cached_tokens=1024))
+    )
+    print("OpenAI (openai {})".format(__import__("openai").__version__))
+    _row(
+        "chat.completions sync",
+        *_interleaved(
+            lambda: raw.chat.completions.create(model="gpt-4o", messages=MSG),
+            lambda: wrapped.chat.completions.create(model="gpt-4o", messages=MSG),
+        ),
+    )
 
     def consume(c: Any) -> None:
-        for _ in c.chat.completions.create(model="gpt-4o", messages=MSG, stream=True,
-                                           stream_options={"include_usage": True}):
+        for _ in c.chat.completions.create(
+            model="gpt-4o", messages=MSG, stream=True, stream_options={"include_usage": True}
+        ):
             pass
 
     _row("chat.completions stream", *_interleaved(lambda: consume(raw), lambda: consume(wrapped)))
     araw = async_openai_client(OpenAIMock(prompt_tokens=1200, completion_tokens=300))
     awrapped = llmfinops.wrap(async_openai_client(OpenAIMock(prompt_tokens=1200, completion_tokens=300)))
-    _row("chat.completions async", *_ainterleaved(
-        lambda: araw.chat.completions.create(model="gpt-4o", messages=MSG),
-        lambda: awrapped.chat.completions.create(model="gpt-4o", messages=MSG)))
-    _row("responses sync", *_interleaved(
-        lambda: raw.responses.create(model="gpt-5.5", input="hi"),
-        lambda: wrapped.responses.create(model="gpt-5.5", input="hi")))
+    _row(
+        "chat.completions async",
+        *_ainterleaved(
+            lambda: araw.chat.completions.create(model="gpt-4o", messages=MSG),
+            lambda: awrapped.chat.completions.create(model="gpt-4o", messages=MSG),
+        ),
+    )
+    _row(
+        "responses sync",
+        *_interleaved(
+            lambda: raw.responses.create(model="gpt-5.5", input="hi"),
+            lambda: wrapped.responses.create(model="gpt-5.5", input="hi"),
+        ),
+    )
 
 
 def bench_anthropic() -> None:
@@ -122,19 +139,28 @@ def bench_anthropic() -> None:
 
     raw, wrapped = anthropic_client(mk()), llmfinops.wrap(anthropic_client(mk()))
     araw, awrapped = async_anthropic_client(mk()), llmfinops.wrap(async_anthropic_client(mk()))
-    print("Anthropic (anthropic %s)" % __import__("anthropic").__version__)
-    _row("messages.create sync", *_interleaved(lambda: raw.messages.create(**kw),
-                                               lambda: wrapped.messages.create(**kw)))
-    _row("messages.create stream", *_interleaved(lambda: list(raw.messages.create(stream=True, **kw)),
-                                                 lambda: list(wrapped.messages.create(stream=True, **kw))))
+    print("Anthropic (anthropic {})".format(__import__("anthropic").__version__))
+    _row(
+        "messages.create sync",
+        *_interleaved(lambda: raw.messages.create(**kw), lambda: wrapped.messages.create(**kw)),
+    )
+    _row(
+        "messages.create stream",
+        *_interleaved(
+            lambda: list(raw.messages.create(stream=True, **kw)),
+            lambda: list(wrapped.messages.create(stream=True, **kw)),
+        ),
+    )
 
     def manager(c: Any) -> None:
         with c.messages.stream(**kw) as s:
             s.get_final_message()
 
     _row("messages.stream manager", *_interleaved(lambda: manager(raw), lambda: manager(wrapped)))
-    _row("messages.create async", *_ainterleaved(lambda: araw.messages.create(**kw),
-                                                 lambda: awrapped.messages.create(**kw)))
+    _row(
+        "messages.create async",
+        *_ainterleaved(lambda: araw.messages.create(**kw), lambda: awrapped.messages.create(**kw)),
+    )
 
     async def astream(c: Any) -> None:
         async for _ in await c.messages.create(stream=True, **kw):
@@ -145,21 +171,30 @@ def bench_anthropic() -> None:
 
 def bench_google() -> None:
     from llmfinops.testing.google import GoogleMock, google_client
+
     raw = google_client(GoogleMock())
     wrapped = llmfinops.wrap(google_client(GoogleMock()))
-    print("Google (google-genai %s)" % __import__("google.genai", fromlist=["__version__"]).__version__)
-    _row("generate_content sync", *_interleaved(
-        lambda: raw.models.generate_content(model="gemini-2.5-flash", contents="hi"),
-        lambda: wrapped.models.generate_content(model="gemini-2.5-flash", contents="hi")))
+    print("Google (google-genai {})".format(__import__("google.genai", fromlist=["__version__"]).__version__))
+    _row(
+        "generate_content sync",
+        *_interleaved(
+            lambda: raw.models.generate_content(model="gemini-2.5-flash", contents="hi"),
+            lambda: wrapped.models.generate_content(model="gemini-2.5-flash", contents="hi"),
+        ),
+    )
 
     def consume(c: Any) -> None:
         for _ in c.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"):
             pass
 
     _row("generate_content stream", *_interleaved(lambda: consume(raw), lambda: consume(wrapped)))
-    _row("generate_content async", *_ainterleaved(
-        lambda: raw.aio.models.generate_content(model="gemini-2.5-flash", contents="hi"),
-        lambda: wrapped.aio.models.generate_content(model="gemini-2.5-flash", contents="hi")))
+    _row(
+        "generate_content async",
+        *_ainterleaved(
+            lambda: raw.aio.models.generate_content(model="gemini-2.5-flash", contents="hi"),
+            lambda: wrapped.aio.models.generate_content(model="gemini-2.5-flash", contents="hi"),
+        ),
+    )
 
     async def aconsume(c: Any) -> None:
         async for _ in await c.aio.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"):
@@ -171,11 +206,19 @@ def bench_google() -> None:
 def bench_import() -> None:
     code = "import time; t=time.perf_counter(); import llmfinops; print(time.perf_counter()-t)"
     base = [sys.executable, "-c", code]
-    samples = sorted(float(subprocess.check_output(base, cwd=os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))).decode()) for _ in range(7))
+    samples = sorted(
+        float(
+            subprocess.check_output(
+                base, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            ).decode()
+        )
+        for _ in range(7)
+    )
     ms = samples[len(samples) // 2] * 1000
-    print(f"import llmfinops: {ms:.1f} ms (median of 7 fresh interpreters; target <= 50 ms)"
-          f"  {'ok' if ms <= 50 else 'OVER TARGET'}")
+    print(
+        f"import llmfinops: {ms:.1f} ms (median of 7 fresh interpreters; target <= 50 ms)"
+        f"  {'ok' if ms <= 50 else 'OVER TARGET'}"
+    )
 
 
 def bench_cost() -> None:
@@ -183,9 +226,17 @@ def bench_cost() -> None:
     at = datetime(2026, 11, 15, tzinfo=UTC)
     usages = [
         ("openai", "gpt-4o", Usage(input_tokens=1200, cache_read_tokens=1024, output_tokens=300)),
-        ("anthropic", "claude-sonnet-4-5", Usage(input_tokens=12_000, cache_read_tokens=10_000,
-                                                 cache_write_tokens=1_000, cache_write_by_ttl={"5m": 1_000},
-                                                 output_tokens=200)),
+        (
+            "anthropic",
+            "claude-sonnet-4-5",
+            Usage(
+                input_tokens=12_000,
+                cache_read_tokens=10_000,
+                cache_write_tokens=1_000,
+                cache_write_by_ttl={"5m": 1_000},
+                output_tokens=200,
+            ),
+        ),
         ("google", "gemini-2.5-pro", Usage(input_tokens=250_000, output_tokens=900, reasoning_tokens=400)),
     ]
     n = 60_000 if QUICK else 300_000
@@ -194,12 +245,16 @@ def bench_cost() -> None:
         p, m, u = usages[i % 3]
         t.cost(p, m, u, at=at)
     rate = n / (time.perf_counter() - t0)
-    print(f"cost computations: {rate:,.0f}/s (target >= 200,000/s)  {'ok' if rate >= 200_000 else 'UNDER TARGET'}")
+    print(
+        f"cost computations: {rate:,.0f}/s (target >= 200,000/s)  {'ok' if rate >= 200_000 else 'UNDER TARGET'}"
+    )
 
 
 def bench_jsonl() -> None:
     n = 50_000 if QUICK else 200_000
-    recs: list[CallRecord] = [make_record(team="search", feature="chat", tags={"tenant": "acme"}) for _ in range(1000)]
+    recs: list[CallRecord] = [
+        make_record(team="search", feature="chat", tags={"tenant": "acme"}) for _ in range(1000)
+    ]
     with tempfile.TemporaryDirectory() as d:
         w = BackgroundWriter([JSONLSink(os.path.join(d, "calls.jsonl"))], max_queue=n + 1)
         t0 = time.perf_counter()
@@ -208,8 +263,10 @@ def bench_jsonl() -> None:
         w.close()
         rate = n / (time.perf_counter() - t0)
         size = os.path.getsize(os.path.join(d, "calls.jsonl"))
-    print(f"JSONL records: {rate:,.0f}/s end to end, submit+serialize+write ({size / n:.0f} B/record; "
-          f"target >= 100,000/s)  {'ok' if rate >= 100_000 else 'UNDER TARGET'}")
+    print(
+        f"JSONL records: {rate:,.0f}/s end to end, submit+serialize+write ({size / n:.0f} B/record; "
+        f"target >= 100,000/s)  {'ok' if rate >= 100_000 else 'UNDER TARGET'}"
+    )
 
 
 def main() -> None:

@@ -174,7 +174,9 @@ def configure(
         if processors is not None:
             for p in processors:
                 if not callable(p):
-                    raise ConfigurationError(f"processors: {p!r} is not callable; a processor is record -> record")
+                    raise ConfigurationError(
+                        f"processors: {p!r} is not callable; a processor is record -> record"
+                    )
             updates["processors"] = list(processors)
         if price_table is not None:
             if isinstance(price_table, PriceTable):
@@ -188,7 +190,8 @@ def configure(
             unknown = set(price_overrides) - {"models", "discounts", "file"}
             if unknown:
                 raise ConfigurationError(
-                    f"price_overrides has unknown key(s) {sorted(unknown)}; use 'models', 'discounts' or 'file'"
+                    f"price_overrides has unknown key(s) {sorted(unknown)}; "
+                    "use 'models', 'discounts' or 'file'"
                 )
             updates["price_table"] = base.with_overrides(**price_overrides)
         if user_id_mode is not None:
@@ -201,7 +204,7 @@ def configure(
             raise ConfigurationError(f"max_queue={max_queue} must be a positive integer")
         if flush_interval is not None and flush_interval <= 0:
             raise ConfigurationError(f"flush_interval={flush_interval} must be > 0 seconds")
-        for name, value in (
+        plain = (
             ("strict_pricing", strict_pricing),
             ("service", service),
             ("environment", environment),
@@ -212,9 +215,8 @@ def configure(
             ("max_queue", max_queue),
             ("flush_interval", flush_interval),
             ("overflow", overflow),
-        ):
-            if value is not None:
-                updates[name] = value
+        )
+        updates.update({name: value for name, value in plain if value is not None})
         new = replace(_config, **updates)
         if _WRITER_FIELDS & set(updates):
             old = _config._writer

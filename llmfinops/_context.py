@@ -34,7 +34,7 @@ def current_tags() -> Mapping[str, str]:
     return _TAGS.get()
 
 
-class tags:  # noqa: N801 - used like a function: ``with llmfinops.tags(...)`` / ``@llmfinops.tags(...)``
+class tags:
     """Attach attribution to every LLM call made inside the block or decorated function.
 
     Well-known keys become record fields (``team``, ``feature``, ``user_id``, ``environment``,

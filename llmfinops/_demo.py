@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = ["main", "run_demo"]
 
 import argparse
+import contextlib
 import random
 import sys
 from collections.abc import Callable, Sequence
@@ -55,14 +56,24 @@ def _openai_clients(t: _Traffic) -> tuple[Any, Any]:
             return {"prompt_tokens": t.rng.randint(200, 800)}
         if model == "gpt-5.5":  # research assistant: long prompts, reasoning
             prompt = t.rng.randint(6_000, 30_000)
-            return {"prompt_tokens": prompt, "cached_tokens": (prompt // 2 // 128) * 128,
-                    "completion_tokens": t.rng.randint(800, 3_000), "reasoning_tokens": t.rng.randint(300, 700)}
+            return {
+                "prompt_tokens": prompt,
+                "cached_tokens": (prompt // 2 // 128) * 128,
+                "completion_tokens": t.rng.randint(800, 3_000),
+                "reasoning_tokens": t.rng.randint(300, 700),
+            }
         return {"prompt_tokens": t.rng.randint(120, 400), "completion_tokens": t.rng.randint(10, 40)}
 
-    search = llmfinops.wrap(openai_client(t.slow(OpenAIMock(usage_for=usage_for), 0.15, 0.6), max_retries=2),
-                            tags={"team": "search"})
-    flaky = OpenAIMock(usage_for=usage_for, fail_first=1)  # the first research call meets a 429, then succeeds
-    research = llmfinops.wrap(openai_client(t.slow(flaky, 2.0, 9.0), max_retries=2), tags={"team": "research"})
+    search = llmfinops.wrap(
+        openai_client(t.slow(OpenAIMock(usage_for=usage_for), 0.15, 0.6), max_retries=2),
+        tags={"team": "search"},
+    )
+    flaky = OpenAIMock(
+        usage_for=usage_for, fail_first=1
+    )  # the first research call meets a 429, then succeeds
+    research = llmfinops.wrap(
+        openai_client(t.slow(flaky, 2.0, 9.0), max_retries=2), tags={"team": "research"}
+    )
     return search, research
 
 
@@ -75,12 +86,17 @@ def _anthropic_client(t: _Traffic, clock: FakeClock) -> Any:
         window = clock.now().strftime("%Y%m%d%H") + str(clock.now().minute // 5)
         n = t.support_calls_this_hour.get(window, 0)
         t.support_calls_this_hour[window] = n + 1
-        cache = {"cache_write_5m": 10_012, "cache_read_tokens": 0} if n == 0 else {
-            "cache_write_5m": 0, "cache_read_tokens": 10_012}
+        cache = (
+            {"cache_write_5m": 10_012, "cache_read_tokens": 0}
+            if n == 0
+            else {"cache_write_5m": 0, "cache_read_tokens": 10_012}
+        )
         return {"input_tokens": t.rng.randint(40, 90), "output_tokens": t.rng.randint(120, 260), **cache}
 
-    return llmfinops.wrap(anthropic_client(t.slow(AnthropicMock(usage_for=usage_for), 0.8, 2.5), max_retries=2),
-                          tags={"team": "support"})
+    return llmfinops.wrap(
+        anthropic_client(t.slow(AnthropicMock(usage_for=usage_for), 0.8, 2.5), max_retries=2),
+        tags={"team": "support"},
+    )
 
 
 def _google_client(t: _Traffic) -> Any:
@@ -89,9 +105,13 @@ def _google_client(t: _Traffic) -> Any:
     def answer(body: dict[str, Any]) -> dict[str, Any]:
         prompt = t.rng.choice([40_000, 80_000, 150_000, 230_000])  # one in four crosses the 200k tier
         return generate_content_response(
-            model_version="gemini-2.5-pro", text="The contracts renew on ...",
-            prompt_tokens=prompt, cached_tokens=(prompt // 4) if prompt < 200_000 else 0,
-            candidates_tokens=t.rng.randint(500, 1500), thoughts_tokens=t.rng.randint(1000, 4000))
+            model_version="gemini-2.5-pro",
+            text="The contracts renew on ...",
+            prompt_tokens=prompt,
+            cached_tokens=(prompt // 4) if prompt < 200_000 else 0,
+            candidates_tokens=t.rng.randint(500, 1500),
+            thoughts_tokens=t.rng.randint(1000, 4000),
+        )
 
     mock = GoogleMock(script=[answer] * 1000)
     return llmfinops.wrap(google_client(t.slow(mock, 3.0, 15.0)), tags={"team": "research"})
@@ -108,8 +128,9 @@ def run_demo(out: Path, *, seed: int = 7, echo: Callable[[str], None] = print) -
         out.unlink()
     start = datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0) - timedelta(days=DAYS)
     clock = FakeClock(start)
-    llmfinops.configure(sinks=[JSONLSink(out)], clock=clock, environment="demo", service="acme-app",
-                        user_id_key="demo-secret")
+    llmfinops.configure(
+        sinks=[JSONLSink(out)], clock=clock, environment="demo", service="acme-app", user_id_key="demo-secret"
+    )
     t = _Traffic(rng=random.Random(seed), clock=clock)
     search, research = _openai_clients(t)
     support = _anthropic_client(t, clock)
@@ -118,8 +139,10 @@ def run_demo(out: Path, *, seed: int = 7, echo: Callable[[str], None] = print) -
 
     from llmfinops.testing.openai import OpenAIMock, openai_client
 
-    broken = llmfinops.wrap(openai_client(t.slow(OpenAIMock(error_status=500), 0.5, 1.0), max_retries=1),
-                            tags={"team": "research"})
+    broken = llmfinops.wrap(
+        openai_client(t.slow(OpenAIMock(error_status=500), 0.5, 1.0), max_retries=1),
+        tags={"team": "research"},
+    )
 
     calls = 0
     for day in range(DAYS):
@@ -132,44 +155,56 @@ def run_demo(out: Path, *, seed: int = 7, echo: Callable[[str], None] = print) -
             user = f"user-{t.rng.randint(1, 40)}"
             with llmfinops.tags(feature="support-bot", user_id=user):
                 support.messages.create(
-                    model="claude-sonnet-4-6", max_tokens=400,
+                    model="claude-sonnet-4-6",
+                    max_tokens=400,
                     system=[{"type": "text", "text": SUPPORT_SYSTEM, "cache_control": {"type": "ephemeral"}}],
-                    messages=[{"role": "user", "content": "Where is my order #1234?"}])
+                    messages=[{"role": "user", "content": "Where is my order #1234?"}],
+                )
                 calls += 1
             if t.rng.random() < 0.5:
                 with llmfinops.tags(feature="support-bot", user_id=user):
                     # a follow-up within the cache window, streamed
                     with support.messages.stream(
-                        model="claude-sonnet-4-6", max_tokens=400,
-                        system=[{"type": "text", "text": SUPPORT_SYSTEM, "cache_control": {"type": "ephemeral"}}],
-                        messages=[{"role": "user", "content": "And can I change the address?"}]) as s:
+                        model="claude-sonnet-4-6",
+                        max_tokens=400,
+                        system=[
+                            {"type": "text", "text": SUPPORT_SYSTEM, "cache_control": {"type": "ephemeral"}}
+                        ],
+                        messages=[{"role": "user", "content": "And can I change the address?"}],
+                    ) as s:
                         s.get_final_message()
                     calls += 1
             with llmfinops.tags(feature="autocomplete", user_id=user):
                 for _ in search.chat.completions.create(
-                        model="gpt-4o-mini", stream=True, max_completion_tokens=60,
-                        messages=[{"role": "user", "content": "complete: how do I reset my pass"}]):
+                    model="gpt-4o-mini",
+                    stream=True,
+                    max_completion_tokens=60,
+                    messages=[{"role": "user", "content": "complete: how do I reset my pass"}],
+                ):
                     pass
                 search.embeddings.create(model="text-embedding-3-small", input=["reset password"])
                 calls += 2
             if minute % 60 == 0:
                 with llmfinops.tags(feature="analyst", user_id="analyst-1"):
-                    research.responses.create(model="gpt-5.5", input="Summarize Q3 churn drivers",
-                                              max_output_tokens=4_000)
+                    research.responses.create(
+                        model="gpt-5.5", input="Summarize Q3 churn drivers", max_output_tokens=4_000
+                    )
                     calls += 1
                     if minute % 120 == 0:
-                        gemini.models.generate_content(model="gemini-2.5-pro",
-                                                       contents="Analyze the attached contracts")
+                        gemini.models.generate_content(
+                            model="gemini-2.5-pro", contents="Analyze the attached contracts"
+                        )
                         calls += 1
         with llmfinops.tags(feature="analyst", user_id="analyst-1"):
-            try:
+            # the failed call is recorded (status=error, $0); the app handles the error
+            with contextlib.suppress(InternalServerError):
                 broken.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
-            except InternalServerError:
-                pass  # the failed call is recorded (status=error, $0), the app handles it
             calls += 1
     llmfinops.flush()
-    echo(f"Simulated {calls} calls over {DAYS} days through the real openai, anthropic and google-genai "
-         "clients (offline mock transports).")
+    echo(
+        f"Simulated {calls} calls over {DAYS} days through the real openai, anthropic and google-genai "
+        "clients (offline mock transports)."
+    )
     echo(f"Records: {out} ({sum(1 for _ in out.open())} lines)")
     return out
 
@@ -182,8 +217,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         0
     """
     parser = argparse.ArgumentParser(prog="llmfinops demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("llmfinops-demo/calls.jsonl"),
-                        help="JSONL file to write (replaced); default: ./llmfinops-demo/calls.jsonl")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("llmfinops-demo/calls.jsonl"),
+        help="JSONL file to write (replaced); default: ./llmfinops-demo/calls.jsonl",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--html", type=Path, default=None, help="also write an HTML report here")
     args = parser.parse_args(list(argv) if argv is not None else None)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["handle_internal_errors", "logger", "reset_warned", "warn_once"]
+__all__ = ["handle_internal_errors", "logger", "report_internal", "reset_warned", "warn_once"]
 
 import contextlib
 import logging
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -41,6 +42,25 @@ def reset_warned() -> None:
         _warned.clear()
 
 
+def report_internal(where: str) -> None:
+    """Log and warn once about the exception being handled; call it from an ``except`` block.
+
+    Example:
+        >>> try:
+        ...     1 / 0
+        ... except ZeroDivisionError:
+        ...     report_internal("demo")  # doctest: +SKIP
+    """
+    exc = sys.exc_info()[1]
+    logger.error("llmfinops internal error in %s", where, exc_info=True)
+    warn_once(
+        InternalErrorWarning,
+        f"internal:{where}:{type(exc).__name__}",
+        f"llmfinops: internal error in {where}: {type(exc).__name__}: {exc} "
+        "(the call itself was not affected; please report this)",
+    )
+
+
 @contextlib.contextmanager
 def handle_internal_errors(where: str) -> Iterator[None]:
     """Swallow any exception raised inside the block, logging it and warning once per place.
@@ -51,11 +71,5 @@ def handle_internal_errors(where: str) -> Iterator[None]:
     """
     try:
         yield
-    except Exception as exc:  # the user's call must never see our failures
-        logger.exception("llmfinops internal error in %s", where)
-        warn_once(
-            InternalErrorWarning,
-            f"internal:{where}:{type(exc).__name__}",
-            f"llmfinops: internal error in {where}: {type(exc).__name__}: {exc} "
-            "(the call itself was not affected; please report this)",
-        )
+    except Exception:  # the user's call must never see our failures
+        report_internal(where)

@@ -19,12 +19,13 @@ __all__ = [
     "remove_listener",
 ]
 
+import contextlib
 import contextvars
 import functools
-import itertools
-import json
 import hashlib
 import hmac
+import itertools
+import json
 import os
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -33,7 +34,7 @@ from typing import Any
 
 from ._config import Config, get_config
 from ._context import current_tags
-from ._internal import handle_internal_errors, warn_once
+from ._internal import report_internal, warn_once
 from .exceptions import CostUnknownWarning, LLMFinOpsWarning, PriceNotFound, UsageExtractionFailedWarning
 from .pricing import Cost, PriceTable
 from .records import CallRecord
@@ -70,7 +71,9 @@ class _Ids:
 
 _next_id = _Ids()
 
-CURRENT_CALL: contextvars.ContextVar[CallState | None] = contextvars.ContextVar("llmfinops_call", default=None)
+CURRENT_CALL: contextvars.ContextVar[CallState | None] = contextvars.ContextVar(
+    "llmfinops_call", default=None
+)
 """The call in progress in this context (adapters use it to count HTTP attempts)."""
 
 
@@ -98,10 +101,8 @@ def add_listener(fn: Callable[[CallRecord], None]) -> None:
 
 def remove_listener(fn: Callable[[CallRecord], None]) -> None:
     """Undo :func:`add_listener`."""
-    try:
+    with contextlib.suppress(ValueError):
         _listeners.remove(fn)
-    except ValueError:
-        pass
 
 
 DEFER_DISPATCH = "llmfinops.defer_dispatch"
@@ -115,13 +116,11 @@ def _dispatch(runtime: ClientRuntime, cfg: Config, rec: CallRecord) -> None:
         try:
             fn(rec)
         except Exception:
-            with handle_internal_errors("listener"):
-                raise
+            report_internal("listener")
     try:
         runtime.writer(cfg).submit(rec)
     except Exception:
-        with handle_internal_errors("submit"):
-            raise
+        report_internal("submit")
 
 
 class ClientRuntime:
@@ -204,8 +203,8 @@ class CallState:
         "endpoint",
         "error_statuses",
         "estimator",
-        "extra_fields",
         "extra_cost",
+        "extra_fields",
         "first_token_at",
         "hops",
         "http_requests",
@@ -252,8 +251,7 @@ class CallState:
             try:
                 self.captured = {k: fn() for k, fn in _context_captures.items()}
             except Exception:
-                with handle_internal_errors("context_capture"):
-                    raise
+                report_internal("context_capture")
         self.completion_parts: list[str] | None = [] if cfg.capture_content else None
         """Response text seen so far (only when content capture is on)."""
         self.attempts = 0
@@ -262,12 +260,12 @@ class CallState:
         self.hops: list[tuple[Usage, str | None]] | None = None
         self.extra_cost: Cost | None = None
         self.http_requests: int | None = None
-        """Billed HTTP requests behind the call when an adapter knows it (default: one per hop, at least 1)."""
+        """Billed HTTP requests behind the call when an adapter knows it (default: one per hop, >= 1)."""
         self.response_model: str | None = None
         self.request_id: str | None = None
         self.first_token_at: float | None = None
         self.extra_fields: dict[str, Any] = {}
-        """Record fields set by policies/budgets/cascade (``policy``, ``degraded_from``, ``cascade_id``...)."""
+        """Record fields set by policies, budgets, cascade (``policy``, ``degraded_from``...)."""
         self.estimator: Callable[[], Usage | None] | None = None
         """Set by a stream observer: estimates usage when a stream ends before the provider reported it."""
         self.scratch: dict[str, Any] = {}
@@ -298,8 +296,7 @@ class CallState:
             cfg = get_config()
             rec = self._build(cfg, error, partial)
         except Exception:  # never into the user's call (a try block is cheaper than a context manager)
-            with handle_internal_errors("record"):
-                raise
+            report_internal("record")
             return None
         # A cascade hop holds its records until it knows the outcome (accepted/escalated),
         # then dispatches them itself; budgets (after-call hooks) still reconcile right away.
@@ -309,17 +306,17 @@ class CallState:
             try:
                 deferred = bool(defer(rec, functools.partial(_dispatch, self.runtime, cfg)))
             except Exception:
-                with handle_internal_errors("defer"):
-                    raise
+                report_internal("defer")
         # Each consumer is isolated: a failing hook must not cost the record its sinks.
-        for hook in (*self.runtime.after_call, *GLOBAL_AFTER_CALL) if (
-            self.runtime.after_call or GLOBAL_AFTER_CALL
-        ) else ():
+        for hook in (
+            (*self.runtime.after_call, *GLOBAL_AFTER_CALL)
+            if (self.runtime.after_call or GLOBAL_AFTER_CALL)
+            else ()
+        ):
             try:
                 hook(self, rec)
             except Exception:
-                with handle_internal_errors("after_call"):
-                    raise
+                report_internal("after_call")
         if not deferred:
             _dispatch(self.runtime, cfg, rec)
         return rec
@@ -337,8 +334,6 @@ class CallState:
         parts = self.hops if self.hops else ([(self.usage, None)] if self.usage is not None else [])
         total: Cost | None = None
         for usage, model in parts:
-            if usage is None:
-                continue
             name = model or self.response_model or self.model
             if model is None and self.response_model and table.lookup(provider, self.response_model) is None:
                 name = self.model
@@ -421,8 +416,15 @@ class CallState:
             # Served from llmfinops' response cache: nothing was billed; what it would have
             # cost is the saving.
             extra["saved_usd"] = cost.total
-            cost = Cost(total=_ZERO, input=_ZERO, cached_input=_ZERO, cache_write=_ZERO, output=_ZERO,
-                        price_model=cost.price_model, note="served from the llmfinops response cache")
+            cost = Cost(
+                total=_ZERO,
+                input=_ZERO,
+                cached_input=_ZERO,
+                cache_write=_ZERO,
+                output=_ZERO,
+                price_model=cost.price_model,
+                note="served from the llmfinops response cache",
+            )
         if cfg.capture_content:
             extra.setdefault("prompt", _prompt_text(self.body, cfg.max_content_chars))
             if self.completion_parts:
@@ -474,8 +476,17 @@ class CallState:
         )
 
 
-_PROMPT_KEYS = ("system", "instructions", "messages", "input", "contents", "systemInstruction",
-                "system_instruction", "prompt", "tools")
+_PROMPT_KEYS = (
+    "system",
+    "instructions",
+    "messages",
+    "input",
+    "contents",
+    "systemInstruction",
+    "system_instruction",
+    "prompt",
+    "tools",
+)
 
 
 def _prompt_text(body: dict[str, Any] | None, limit: int) -> str | None:

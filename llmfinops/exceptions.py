@@ -63,10 +63,10 @@ class ConfigurationError(LLMFinOpsError, ValueError):
     """Invalid configuration: the message names the field, the value and the fix.
 
     Example:
-        >>> raise ConfigurationError("price table 'x.json': model 'm': input_mtok=-1 is negative; use >= 0")
+        >>> raise ConfigurationError("price table 'x.json': model 'm': input_mtok=-1 is negative")
         Traceback (most recent call last):
         ...
-        llmfinops.exceptions.ConfigurationError: price table 'x.json': model 'm': input_mtok=-1 is negative; ...
+        llmfinops.exceptions.ConfigurationError: price table 'x.json': model 'm': input_mtok=-1 is negative
     """
 
 

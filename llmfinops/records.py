@@ -22,10 +22,10 @@ __all__ = ["RECORD_FIELDS", "CallRecord", "record_from_dict"]
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from collections.abc import Mapping
 from typing import Any
 
 _COST_FIELDS = (
@@ -127,7 +127,7 @@ class CallRecord:
     policy: str | None = None
     """Request policies applied before sending (e.g. ``max_output_tokens=1024 (clamped from 4096)``)."""
     prefix_fingerprint: str | None = None
-    """Hash of the cacheable prompt prefix (tools + system + stable history), for cache-effectiveness reports."""
+    """Hash of the cacheable prompt prefix (tools, system, stable history), for cache reports."""
     degraded_from: str | None = None
     """The model originally requested, when a budget degraded the call to a cheaper one."""
     cache_hit: bool = False
@@ -156,7 +156,8 @@ class CallRecord:
             >>> make_record().as_dict()["provider"]
             'openai'
         """
-        return _as_dict(self)
+        d: dict[str, Any] = _as_dict(self)
+        return d
 
     def to_json(self) -> str:
         """Serialize to one JSON line (no trailing newline); same content as ``json.dumps(as_dict())``.
@@ -166,7 +167,8 @@ class CallRecord:
             >>> make_record().to_json().startswith("{")
             True
         """
-        return _to_json(self)
+        line: str = _to_json(self)
+        return line
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CallRecord) if f.name != "context")
@@ -284,11 +286,18 @@ def _compile() -> tuple[Any, Any]:
         items.append(f"{f.name!r}: {expr}")
     src_dict = "def _as_dict(r):\n    return {" + ", ".join(items) + "}\n"
     ns: dict[str, Any] = {
-        "_s": _s, "_f": _f, "_dec": _dec, "_b": _b, "_i": _i, "_tags": _tags, "_ts": _ts, "_enc": _enc,
+        "_s": _s,
+        "_f": _f,
+        "_dec": _dec,
+        "_b": _b,
+        "_i": _i,
+        "_tags": _tags,
+        "_ts": _ts,
+        "_enc": _enc,
         "_df": lambda v: None if v is None else float(v),
     }
-    exec(src_json, ns)  # noqa: S102 - generated from our own dataclass fields only
-    exec(src_dict, ns)  # noqa: S102
+    exec(src_json, ns)
+    exec(src_dict, ns)
     return ns["_to_json"], ns["_as_dict"]
 
 

@@ -78,7 +78,9 @@ def estimator_method() -> str:
 
 def _encoding_for(model: str | None) -> str:
     m = (model or "").lower()
-    if m.startswith(("gpt-3.5", "gpt-4-", "text-embedding", "gpt-4")) and not m.startswith(("gpt-4o", "gpt-4.1")):
+    if m.startswith(("gpt-3.5", "gpt-4-", "text-embedding", "gpt-4")) and not m.startswith(
+        ("gpt-4o", "gpt-4.1")
+    ):
         return "cl100k_base"
     return "o200k_base"
 
@@ -98,10 +100,7 @@ def estimate_tokens(text: str, *, model: str | None = None, provider: str | None
     if not text:
         return 0
     enc = _encoder(_encoding_for(model))
-    if enc is None:
-        n = math.ceil(len(text) / 3)
-    else:
-        n = len(enc.encode_ordinary(text))
+    n = math.ceil(len(text) / 3) if enc is None else len(enc.encode_ordinary(text))
     if provider is not None and provider != "openai":
         n = math.ceil(n * _MARGIN_NON_OPENAI)
     return n
@@ -116,15 +115,29 @@ def _collect(value: Any, out: list[str], images: list[int]) -> None:
         return
     if isinstance(value, Mapping):
         kind = value.get("type")
-        if kind in ("image", "image_url", "input_image", "document") or "inline_data" in value or "inlineData" in value:
+        if (
+            kind in ("image", "image_url", "input_image", "document")
+            or "inline_data" in value
+            or "inlineData" in value
+        ):
             images[0] += 1
             return
         for key, v in value.items():
-            if key in ("text", "content", "input", "parts", "system", "instructions", "thinking", "arguments"):
+            if key in (
+                "text",
+                "content",
+                "input",
+                "parts",
+                "system",
+                "instructions",
+                "thinking",
+                "arguments",
+            ):
                 _collect(v, out, images)
-            elif key in ("tool_use_id", "id", "type", "role", "cache_control", "name"):
-                if key == "name" and isinstance(v, str):
-                    out.append(v)
+            elif key == "name" and isinstance(
+                v, str
+            ):  # tool names; ids, roles and types are not sent as text
+                out.append(v)
         return
     if isinstance(value, (list, tuple)):
         for v in value:

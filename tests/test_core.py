@@ -45,8 +45,18 @@ class TestRecords:
     def test_field_order_is_public(self) -> None:
         """RECORD_FIELDS starts with the identity fields and holds every documented column."""
         assert RECORD_FIELDS[:4] == ("id", "timestamp", "provider", "operation")
-        for f in ("cached_input_tokens", "cost_usd", "input_cost_usd", "cache_write_cost_usd", "retry_count",
-                  "time_to_first_token_ms", "service_tier", "price_version", "environment", "request_id"):
+        for f in (
+            "cached_input_tokens",
+            "cost_usd",
+            "input_cost_usd",
+            "cache_write_cost_usd",
+            "retry_count",
+            "time_to_first_token_ms",
+            "service_tier",
+            "price_version",
+            "environment",
+            "request_id",
+        ):
             assert f in RECORD_FIELDS
 
 
@@ -62,7 +72,11 @@ class TestUsage:
         b = Usage(input_tokens=5, cache_write_tokens=3, cache_write_by_ttl={"1h": 3}, output_tokens=2)
         s = a + b
         assert (s.input_tokens, s.cache_write_tokens, s.cache_write_by_ttl, s.output_tokens) == (
-            15, 7, {"5m": 4, "1h": 3}, 2)
+            15,
+            7,
+            {"5m": 4, "1h": 3},
+            2,
+        )
 
 
 class TestTags:
@@ -124,10 +138,17 @@ class TestTokens:
 
     def test_prompt_estimate_counts_system_tools_images(self) -> None:
         """System, messages, tools and images all count."""
-        body = {"model": "claude-sonnet-4-6", "system": "You are helpful. " * 50,
-                "tools": [{"name": "lookup", "input_schema": {"type": "object"}}],
-                "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"},
-                                                          {"type": "image", "source": {"data": "..."}}]}]}
+        body = {
+            "model": "claude-sonnet-4-6",
+            "system": "You are helpful. " * 50,
+            "tools": [{"name": "lookup", "input_schema": {"type": "object"}}],
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "hi"}, {"type": "image", "source": {"data": "..."}}],
+                }
+            ],
+        }
         n = estimate_prompt_tokens("anthropic", body)
         assert n > 1600 + 200
 
@@ -144,8 +165,10 @@ class TestPublicSurface:
         import subprocess
         import sys
 
-        code = ("import sys, llmfinops; bad=[m for m in ('openai','anthropic','google.genai','duckdb','redis',"
-                "'opentelemetry','prometheus_client','httpx2','bpe_openai','tiktoken') if m in sys.modules];"
-                "print(','.join(bad))")
+        code = (
+            "import sys, llmfinops; bad=[m for m in ('openai','anthropic','google.genai','duckdb','redis',"
+            "'opentelemetry','prometheus_client','httpx2','bpe_openai','tiktoken') if m in sys.modules];"
+            "print(','.join(bad))"
+        )
         out = subprocess.check_output([sys.executable, "-c", code], text=True).strip()
         assert out == ""

@@ -21,8 +21,10 @@ M = Decimal(1_000_000)
 def _table(models: list[dict[str, Any]], providers: dict[str, Any] | None = None) -> PriceTable:
     from llmfinops.pricing._table import _from_data
 
-    return _from_data({"schema_version": 1, "as_of": "2026-11-22", "providers": providers or {}, "models": models},
-                      "test.json")
+    return _from_data(
+        {"schema_version": 1, "as_of": "2026-11-22", "providers": providers or {}, "models": models},
+        "test.json",
+    )
 
 
 def _model(**prices: Any) -> dict[str, Any]:
@@ -76,8 +78,13 @@ class TestCostFormula:
         """OpenAI: input includes cached and written tokens; output includes reasoning."""
         t = default_price_table()
         # gpt-6-sol: in 2, cached 0.20, write 2.50, out 10 (per 1M)
-        u = Usage(input_tokens=10_000, cache_read_tokens=6_000, cache_write_tokens=2_000,
-                  output_tokens=1_500, reasoning_tokens=1_000)
+        u = Usage(
+            input_tokens=10_000,
+            cache_read_tokens=6_000,
+            cache_write_tokens=2_000,
+            output_tokens=1_500,
+            reasoning_tokens=1_000,
+        )
         c = t.cost("openai", "gpt-6-sol", u, at=NOV)
         assert c.input == 2_000 * Decimal(2) / M
         assert c.cached_input == 6_000 * Decimal("0.20") / M
@@ -87,8 +94,13 @@ class TestCostFormula:
 
     def test_anthropic_ttl_split(self) -> None:
         """Anthropic 5m and 1h writes are priced at their own rates."""
-        u = Usage(input_tokens=1_000 + 2_000 + 3_000 + 4_000, cache_read_tokens=4_000, cache_write_tokens=5_000,
-                  cache_write_by_ttl={"5m": 2_000, "1h": 3_000}, output_tokens=500)
+        u = Usage(
+            input_tokens=1_000 + 2_000 + 3_000 + 4_000,
+            cache_read_tokens=4_000,
+            cache_write_tokens=5_000,
+            cache_write_by_ttl={"5m": 2_000, "1h": 3_000},
+            output_tokens=500,
+        )
         c = default_price_table().cost("anthropic", "claude-sonnet-4-5", u, at=NOV)
         assert c.input == 1_000 * Decimal(3) / M
         assert c.cache_write == (2_000 * Decimal("3.75") + 3_000 * Decimal(6)) / M
@@ -187,16 +199,18 @@ class TestEffectiveDates:
         """Sonnet 5.5's cache read price halves from 2026-10-07."""
         t = default_price_table()
         u = Usage(input_tokens=1_000_000, cache_read_tokens=1_000_000)
-        assert t.cost("anthropic", "claude-sonnet-5-5", u, at=datetime(2026, 10, 6, tzinfo=UTC)).total == Decimal(
-            "0.20"
-        )
-        assert t.cost("anthropic", "claude-sonnet-5-5", u, at=datetime(2026, 10, 7, tzinfo=UTC)).total == Decimal(
-            "0.10"
-        )
+        assert t.cost(
+            "anthropic", "claude-sonnet-5-5", u, at=datetime(2026, 10, 6, tzinfo=UTC)
+        ).total == Decimal("0.20")
+        assert t.cost(
+            "anthropic", "claude-sonnet-5-5", u, at=datetime(2026, 10, 7, tzinfo=UTC)
+        ).total == Decimal("0.10")
 
     def test_before_first_period_is_unknown(self) -> None:
         """A call before a model's first priced day is unknown, not priced at a later rate."""
-        c = default_price_table().cost("openai", "gpt-6-sol", Usage(input_tokens=1), at=datetime(2026, 1, 1, tzinfo=UTC))
+        c = default_price_table().cost(
+            "openai", "gpt-6-sol", Usage(input_tokens=1), at=datetime(2026, 1, 1, tzinfo=UTC)
+        )
         assert c.total is None
 
 
@@ -209,7 +223,10 @@ class TestValidation:
             ({"cache_write_mtok": {"5m": "0.5"}}, "cheaper than input_mtok=1"),
             ({"cache_read_mtok": "3"}, "more expensive than input_mtok"),
             ({"tiers": {"turbo": {"multiplier": "2"}}}, "unknown tier 'turbo'"),
-            ({"long_context": {"threshold_tokens": 10, "input_mtok": "2"}}, "long_context lacks 'output_mtok'"),
+            (
+                {"long_context": {"threshold_tokens": 10, "input_mtok": "2"}},
+                "long_context lacks 'output_mtok'",
+            ),
             ({"colour": "red"}, "unknown field(s) ['colour']"),
         ],
     )
@@ -228,7 +245,13 @@ class TestValidation:
             "id": "m",
             "provider": "openai",
             "prices": [
-                {"from": "2026-01-01", "until": "2026-06-01", "input_mtok": "1", "output_mtok": "1", "source": "s"},
+                {
+                    "from": "2026-01-01",
+                    "until": "2026-06-01",
+                    "input_mtok": "1",
+                    "output_mtok": "1",
+                    "source": "s",
+                },
                 {"from": "2026-05-01", "input_mtok": "2", "output_mtok": "2", "source": "s"},
             ],
         }
@@ -245,10 +268,17 @@ class TestOverrides:
     def test_self_hosted_model_from_code(self) -> None:
         """A self-hosted OpenAI-compatible model can be added at a custom price."""
         t = default_price_table().with_overrides(
-            models=[{"id": "llama-70b-internal", "provider": "openai",
-                     "prices": [{"input_mtok": "0.40", "output_mtok": "0.40", "source": "our GPU cost"}]}]
+            models=[
+                {
+                    "id": "llama-70b-internal",
+                    "provider": "openai",
+                    "prices": [{"input_mtok": "0.40", "output_mtok": "0.40", "source": "our GPU cost"}],
+                }
+            ]
         )
-        c = t.cost("openai", "llama-70b-internal", Usage(input_tokens=1_000_000, output_tokens=1_000_000), at=NOV)
+        c = t.cost(
+            "openai", "llama-70b-internal", Usage(input_tokens=1_000_000, output_tokens=1_000_000), at=NOV
+        )
         assert c.total == Decimal("0.80")
         assert t.lookup("openai", "gpt-4o") is not None
 
@@ -267,10 +297,24 @@ class TestOverrides:
     def test_override_file_replaces_model(self, tmp_path: Path) -> None:
         """An override file with the same schema replaces a model by id."""
         f = tmp_path / "mine.json"
-        f.write_text(json.dumps({"models": [{"id": "gpt-4o", "provider": "openai", "aliases": ["gpt-4o-2024-08-06"],
-                                             "prices": [{"input_mtok": "2", "output_mtok": "8", "source": "contract"}]}]}))
+        f.write_text(
+            json.dumps(
+                {
+                    "models": [
+                        {
+                            "id": "gpt-4o",
+                            "provider": "openai",
+                            "aliases": ["gpt-4o-2024-08-06"],
+                            "prices": [{"input_mtok": "2", "output_mtok": "8", "source": "contract"}],
+                        }
+                    ]
+                }
+            )
+        )
         t = default_price_table().with_overrides(file=f)
-        assert t.cost("openai", "gpt-4o-2024-08-06", Usage(input_tokens=1_000_000), at=NOV).total == Decimal(2)
+        assert t.cost("openai", "gpt-4o-2024-08-06", Usage(input_tokens=1_000_000), at=NOV).total == Decimal(
+            2
+        )
 
     def test_load_missing_file(self, tmp_path: Path) -> None:
         """A missing price file is a configuration error naming the path."""

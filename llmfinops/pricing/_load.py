@@ -7,13 +7,15 @@ from __future__ import annotations
 
 __all__ = ["parse_models", "parse_providers"]
 
+import itertools
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..exceptions import ConfigurationError
+from llmfinops.exceptions import ConfigurationError
+
 from ._model import ModelPrice, PricePeriod, PriceSet, ProviderDefaults, TierPrice
 
 _PRICE_FIELDS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "reasoning_mtok")
@@ -61,7 +63,7 @@ class _Ctx:
 
 def _dec(ctx: _Ctx, name: str, value: Any) -> Decimal:
     if isinstance(value, float):
-        raise ctx.fail(f"field {name!r} = {value!r} is a float; write prices as strings (e.g. \"2.50\")")
+        raise ctx.fail(f'field {name!r} = {value!r} is a float; write prices as strings (e.g. "2.50")')
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
         raise ctx.fail(f"field {name!r} = {value!r} is not a decimal string")
     try:
@@ -71,7 +73,9 @@ def _dec(ctx: _Ctx, name: str, value: Any) -> Decimal:
     if not d.is_finite():
         raise ctx.fail(f"field {name!r} = {value!r} is not finite")
     if d < 0:
-        raise ctx.fail(f"field {name!r} = {value!r} is negative; prices are USD per 1M tokens and must be >= 0")
+        raise ctx.fail(
+            f"field {name!r} = {value!r} is negative; prices are USD per 1M tokens and must be >= 0"
+        )
     return d
 
 
@@ -91,7 +95,9 @@ def _price_set(ctx: _Ctx, raw: Mapping[str, Any], *, require: bool = True) -> Pr
             raise ctx.fail(f"missing required field {req!r}")
     inp = _dec(ctx, "input_mtok", raw["input_mtok"])
     out = _dec(ctx, "output_mtok", raw["output_mtok"])
-    read = None if raw.get("cache_read_mtok") is None else _dec(ctx, "cache_read_mtok", raw["cache_read_mtok"])
+    read = (
+        None if raw.get("cache_read_mtok") is None else _dec(ctx, "cache_read_mtok", raw["cache_read_mtok"])
+    )
     if read is not None and read > inp:
         raise ctx.fail(
             f"cache_read_mtok={read} is more expensive than input_mtok={inp}; a cache read is a discount"
@@ -110,7 +116,9 @@ def _price_set(ctx: _Ctx, raw: Mapping[str, Any], *, require: bool = True) -> Pr
                     f"cache_write_mtok for {label} = {p} is cheaper than input_mtok={inp}; "
                     "cache writes cost at least the input rate (check the column order)"
                 )
-    reasoning = None if raw.get("reasoning_mtok") is None else _dec(ctx, "reasoning_mtok", raw["reasoning_mtok"])
+    reasoning = (
+        None if raw.get("reasoning_mtok") is None else _dec(ctx, "reasoning_mtok", raw["reasoning_mtok"])
+    )
     storage = (
         None
         if raw.get("cache_storage_mtok_hour") is None
@@ -137,7 +145,8 @@ def _tiers(ctx: _Ctx, raw: Any, known: frozenset[str] | None) -> dict[str, TierP
             raise ctx.fail(f"tier {name!r} must be an object with 'multiplier' or prices")
         if "multiplier" in spec:
             out[str(name)] = TierPrice(
-                multiplier=_dec(ctx, f"tiers.{name}.multiplier", spec["multiplier"]), source=spec.get("source")
+                multiplier=_dec(ctx, f"tiers.{name}.multiplier", spec["multiplier"]),
+                source=spec.get("source"),
             )
         elif "input_mtok" in spec:
             out[str(name)] = TierPrice(prices=_price_set(ctx, spec), source=spec.get("source"))
@@ -280,7 +289,7 @@ def parse_models(origin: str, raw: Any, providers: Mapping[str, ProviderDefaults
             periods.append(_period(ctx, p, providers, provider))
         ctx.where = f"model {mid!r}"
         periods.sort(key=lambda p: p.start or datetime.min.replace(tzinfo=UTC))
-        for a, b in zip(periods, periods[1:], strict=False):
+        for a, b in itertools.pairwise(periods):
             if a.end is None or b.start is None or a.end > b.start:
                 raise ctx.fail(
                     f"overlapping price periods: one from {_fmt(a.start)} until {_fmt(a.end)}, "

@@ -15,6 +15,7 @@ from __future__ import annotations
 __all__ = ["Cost", "PriceTable", "default_price_table", "load_price_table"]
 
 import json
+import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -25,14 +26,23 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import ConfigurationError
-from ..usage import Usage
+from llmfinops.exceptions import ConfigurationError
+from llmfinops.usage import Usage
+
 from ._load import parse_models, parse_providers
 from ._model import ModelPrice, PricePeriod, PriceSet, ProviderDefaults
 
 _DATE_SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8})$")
 _VERSION_SUFFIX = re.compile(r"(-v\d+(:\d+)?)$")
-_PREFIXES = ("models/", "openai/", "anthropic/", "google/", "gemini/", "anthropic.", "publishers/google/models/")
+_PREFIXES = (
+    "models/",
+    "openai/",
+    "anthropic/",
+    "google/",
+    "gemini/",
+    "anthropic.",
+    "publishers/google/models/",
+)
 _NEUTRAL_VALUES = frozenset({"", "standard", "default", "global", "none", "not_available", "unspecified"})
 _ZERO = Decimal(0)
 
@@ -144,9 +154,7 @@ class PriceTable:
     def _resolve(self, provider: str, model: str) -> ModelPrice | None:
         name = model.strip().lower()
         candidates = [name]
-        for pre in _PREFIXES:
-            if name.startswith(pre):
-                candidates.append(name[len(pre) :])
+        candidates.extend(name[len(pre) :] for pre in _PREFIXES if name.startswith(pre))
         for c in list(candidates):
             stripped = _VERSION_SUFFIX.sub("", c)
             if stripped != c:
@@ -192,7 +200,9 @@ class PriceTable:
         """
         entry = self.lookup(provider, model)
         if entry is None:
-            return Cost.unknown(f"model {model!r} is not in the price table ({self.origin}, as of {self.as_of})")
+            return Cost.unknown(
+                f"model {model!r} is not in the price table ({self.origin}, as of {self.as_of})"
+            )
         period = entry.period_at(at)
         if period is None:
             return Cost.unknown(
@@ -215,7 +225,9 @@ class PriceTable:
         entry = self.lookup(provider, model)
         period = entry.period_at(at) if entry else None
         if entry is None or period is None or period.base.cache_storage_mtok_hour is None:
-            return Cost.unknown(f"no cache storage price for {model!r}", price_model=entry.id if entry else None)
+            return Cost.unknown(
+                f"no cache storage price for {model!r}", price_model=entry.id if entry else None
+            )
         amount = period.base.cache_storage_mtok_hour * tokens * hours / Decimal(1_000_000)
         return Cost(total=amount, cache_storage=amount, price_model=entry.id)
 
@@ -238,7 +250,8 @@ class PriceTable:
             file: A JSON file in the same schema (``models``, ``providers``, ``discounts`` keys).
 
         Example:
-            >>> t = default_price_table().with_overrides(discounts=[{"provider": "openai", "multiplier": "0.8"}])
+            >>> t = default_price_table().with_overrides(
+            ...     discounts=[{"provider": "openai", "multiplier": "0.8"}])
             >>> t.lookup("openai", "gpt-4o").periods[0].base.input_mtok
             Decimal('2.000')
         """
@@ -259,8 +272,7 @@ class PriceTable:
             merged[(m.provider, m.id)] = m
         for d in new_discounts:
             merged = _apply_discount(origin, merged, d)
-        table = PriceTable(merged.values(), providers, as_of=as_of, origin=f"{self.origin}+{origin}")
-        return table
+        return PriceTable(merged.values(), providers, as_of=as_of, origin=f"{self.origin}+{origin}")
 
 
 def _apply_discount(
@@ -312,7 +324,8 @@ def compute_cost(
         t = period.tiers.get(tier) or (provider.tiers.get(tier) if provider else None)
         if t is None:
             return Cost.unknown(
-                f"service tier {tier!r} has no price for {entry.id!r} (add it under 'tiers' in the price table)",
+                f"service tier {tier!r} has no price for {entry.id!r} "
+                "(add it under 'tiers' in the price table)",
                 price_model=entry.id,
             )
         if t.prices is not None:
@@ -349,7 +362,7 @@ def compute_cost(
         if split and sum(split.values()) == usage.cache_write_tokens:
             parts = split.items()
         else:
-            parts = {default_ttl: usage.cache_write_tokens}.items()  # type: ignore[assignment]
+            parts = {default_ttl: usage.cache_write_tokens}.items()
         for ttl, n in parts:
             if not n:
                 continue
@@ -390,7 +403,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigurationError(f"price table {str(path)!r}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        raise ConfigurationError(
+            f"price table {str(path)!r}: invalid JSON at line {exc.lineno}: {exc.msg}"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigurationError(f"price table {str(path)!r}: top level must be an object")
     return data
@@ -399,7 +414,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _from_data(data: Mapping[str, Any], origin: str) -> PriceTable:
     if data.get("schema_version", 1) != 1:
         raise ConfigurationError(
-            f"price table {origin!r}: schema_version={data.get('schema_version')!r} is not supported (expected 1)"
+            f"price table {origin!r}: schema_version={data.get('schema_version')!r} "
+            "is not supported (expected 1)"
         )
     providers = parse_providers(origin, data.get("providers"))
     models = parse_models(origin, data.get("models"), providers)
@@ -410,7 +426,7 @@ def _from_data(data: Mapping[str, Any], origin: str) -> PriceTable:
     return table
 
 
-def load_price_table(path: str | Path) -> PriceTable:
+def load_price_table(path: str | os.PathLike[str]) -> PriceTable:
     """Load a complete price table from a JSON file (the bundled schema).
 
     Example:

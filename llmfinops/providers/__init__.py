@@ -1,5 +1,7 @@
-"""Provider adapters. Each module exposes the same functions: ``is_client(obj)``,
-``patch(client, runtime) -> undo`` and ``extract_usage(sdk_usage) -> Usage``.
+"""Provider adapters, one module per SDK, all with the same function names.
+
+Each module exposes ``is_client(obj)``, ``patch(client, runtime) -> undo`` and
+``extract_usage(sdk_usage) -> Usage``.
 
 SDKs are imported lazily: an adapter module only touches its SDK's objects when a client
 of that SDK is wrapped, so ``import llmfinops`` imports no SDK.

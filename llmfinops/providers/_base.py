@@ -7,7 +7,7 @@ __all__ = ["StainlessSpec", "StreamObserver", "delta_text", "field", "int_field"
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .._recorder import CallState, ClientRuntime
+    from llmfinops._recorder import CallState, ClientRuntime
 
 
 def field(obj: Any, name: str) -> Any:
@@ -89,7 +89,8 @@ def delta_text(event: Any) -> str | None:
     """Text carried by one stream event (OpenAI chat chunk / Responses delta, Anthropic delta)."""
     choices = field(event, "choices")
     if choices:
-        return "".join(t for c in choices if isinstance(t := field(field(c, "delta"), "content"), str)) or None
+        texts = (field(field(c, "delta"), "content") for c in choices)
+        return "".join(t for t in texts if isinstance(t, str)) or None
     kind = field(event, "type")
     if kind == "response.output_text.delta":
         d = field(event, "delta")

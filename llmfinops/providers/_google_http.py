@@ -16,7 +16,7 @@ call and its own record.
 
 from __future__ import annotations
 
-__all__ = ["SCOPE", "GoogleHttp", "Route", "Scope", "report_internal", "route"]
+__all__ = ["SCOPE", "GoogleHttp", "Route", "Scope", "route"]
 
 import contextvars
 import json
@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from llmfinops._config import get_config
-from llmfinops._internal import handle_internal_errors, warn_once
+from llmfinops._internal import handle_internal_errors, report_internal, warn_once
 from llmfinops._recorder import CURRENT_CALL, CallState, ClientRuntime
 from llmfinops.exceptions import UsageExtractionFailedWarning
 from llmfinops.usage import Usage
@@ -148,12 +148,6 @@ _ATTEMPTS: contextvars.ContextVar[_Attempts | None] = contextvars.ContextVar(
 )
 
 
-def report_internal(where: str) -> None:
-    """Log and warn once about the exception being handled; call it from an ``except`` block."""
-    with handle_internal_errors(where):
-        raise
-
-
 def _settle(state: CallState, att: _Attempts) -> None:
     # ``attempts`` = 1 + retries over all hops, so the record's retry_count is right for multi-hop calls
     state.attempts = max(state.attempts, 1) + max(att.count - 1, 0)
@@ -206,7 +200,8 @@ def _capture_text(state: CallState, body: str) -> None:
     """Opt-in content capture: the answer text of a response body (or stream chunk)."""
     import json
 
-    from .._internal import handle_internal_errors
+    from llmfinops._internal import handle_internal_errors
+
     from ._base import response_text
 
     with handle_internal_errors("google.capture"):

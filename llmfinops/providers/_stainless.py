@@ -30,17 +30,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from llmfinops._internal import handle_internal_errors, logger
+from llmfinops._internal import handle_internal_errors, logger, report_internal
 from llmfinops._recorder import CURRENT_CALL, CallState, ClientRuntime
 from llmfinops.providers._base import StainlessSpec, StreamObserver, delta_text, response_text
 
 _PATCHED = ("request", "copy", "with_options")
-
-
-def _report(where: str) -> None:
-    """Log and warn once about the exception being handled; never raises (call from ``except``)."""
-    with handle_internal_errors(where):
-        raise  # re-raises the exception being handled, inside the block that swallows it
 
 
 def patch_stainless(client: Any, spec: StainlessSpec, runtime: ClientRuntime) -> Callable[[], None]:
@@ -57,7 +51,7 @@ def patch_stainless(client: Any, spec: StainlessSpec, runtime: ClientRuntime) ->
         try:
             state = spec.begin(runtime, options)
         except Exception:
-            _report(f"{spec.provider}.begin")
+            report_internal(f"{spec.provider}.begin")
             return None
         if state is not None:
             runtime.prepare(state)
@@ -69,7 +63,7 @@ def patch_stainless(client: Any, spec: StainlessSpec, runtime: ClientRuntime) ->
         try:
             return result_hook(runtime, options)
         except Exception:
-            _report(f"{spec.provider}.result_hook")
+            report_internal(f"{spec.provider}.result_hook")
             return None
 
     if is_async:
@@ -165,7 +159,7 @@ def _apply_hook(spec: StainlessSpec, hook: Callable[[Any, bool], Any], result: A
     try:
         return hook(result, is_async)
     except Exception:
-        _report(f"{spec.provider}.result_hook")
+        report_internal(f"{spec.provider}.result_hook")
         return result
 
 
@@ -194,7 +188,7 @@ def _handle_result(spec: StainlessSpec, state: CallState, result: Any, *, is_asy
             spec.on_response(state, result)
             state.finish()
     except Exception:
-        _report(f"{spec.provider}.response")
+        report_internal(f"{spec.provider}.response")
         state.finish()
     return result
 
@@ -253,7 +247,7 @@ def _observe(state: CallState, observer: StreamObserver, inner: Iterator[Any]) -
                 show = observer.observe(event)
             except Exception:
                 show = True
-                _report("stream.observe")
+                report_internal("stream.observe")
             if parts is not None and (text := delta_text(event)):
                 parts.append(text)
             if show:
@@ -277,7 +271,7 @@ async def _aobserve(
                 show = observer.observe(event)
             except Exception:
                 show = True
-                _report("stream.observe")
+                report_internal("stream.observe")
             if parts is not None and (text := delta_text(event)):
                 parts.append(text)
             if show:

@@ -34,9 +34,10 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+from llmfinops._internal import report_internal
 from llmfinops._recorder import ClientRuntime
 
-from ._google_http import SCOPE, GoogleHttp, Scope, report_internal
+from ._google_http import SCOPE, GoogleHttp, Scope
 from ._google_usage import extract_usage
 
 PROVIDER = "google"

@@ -16,9 +16,10 @@ __all__ = ["PROVIDER", "extract_usage", "is_client", "patch"]
 from collections.abc import Callable
 from typing import Any
 
-from .._recorder import CallState, ClientRuntime
-from ..tokens import estimate_prompt_tokens, estimate_tokens
-from ..usage import Usage
+from llmfinops._recorder import CallState, ClientRuntime
+from llmfinops.tokens import estimate_prompt_tokens, estimate_tokens
+from llmfinops.usage import Usage
+
 from ._base import field, int_field
 from ._stainless import patch_stainless
 

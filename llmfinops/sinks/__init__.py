@@ -34,8 +34,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..records import CallRecord
-from ..typing import Sink
+from llmfinops.records import CallRecord
+from llmfinops.typing import Sink
+
 from ._writer import BackgroundWriter, DropRecord
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def __getattr__(name: str) -> Any:
 
 
 class JSONLSink:
-    """Append one JSON object per line to a file.
+    r"""Append one JSON object per line to a file.
 
     Each batch is written with a single ``os.write`` on a file opened with ``O_APPEND``,
     so several processes can share one file without interleaving lines, and a killed

@@ -26,8 +26,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from .._recorder import add_listener, remove_listener
-from ..records import CallRecord
+from llmfinops._recorder import add_listener, remove_listener
+from llmfinops.records import CallRecord
 
 
 @contextlib.contextmanager

@@ -32,7 +32,11 @@ from ._sse import json_response, sse_body, sse_response
 
 
 def _usage_chat(
-    prompt_tokens: int, completion_tokens: int, cached_tokens: int, cache_write_tokens: int, reasoning_tokens: int
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int,
+    cache_write_tokens: int,
+    reasoning_tokens: int,
 ) -> dict[str, Any]:
     return {
         "prompt_tokens": prompt_tokens,
@@ -80,7 +84,9 @@ def chat_completion(
                 "finish_reason": finish_reason,
             }
         ],
-        "usage": _usage_chat(prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens),
+        "usage": _usage_chat(
+            prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens
+        ),
     }
 
 
@@ -105,27 +111,37 @@ def chat_chunks(
         "system_fingerprint": "fp_50cad350e4",
         "service_tier": service_tier,
     }
-    u = None if not include_usage else None
+    u = None  # content chunks carry "usage": null; only the last chunk has it
     chunks = [
         {
             **base,
             "choices": [
-                {"index": 0, "delta": {"role": "assistant", "content": "", "refusal": None},
-                 "logprobs": None, "finish_reason": None}
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": "", "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": None,
+                }
             ],
             "usage": u,
         }
     ]
-    for word in content.split(" "):
-        chunks.append(
-            {
-                **base,
-                "choices": [{"index": 0, "delta": {"content": word + " "}, "logprobs": None, "finish_reason": None}],
-                "usage": u,
-            }
-        )
+    chunks.extend(
+        {
+            **base,
+            "choices": [
+                {"index": 0, "delta": {"content": word + " "}, "logprobs": None, "finish_reason": None}
+            ],
+            "usage": u,
+        }
+        for word in content.split(" ")
+    )
     chunks.append(
-        {**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}], "usage": u}
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}],
+            "usage": u,
+        }
     )
     if include_usage:
         chunks.append(
@@ -174,7 +190,10 @@ def response_object(
         "service_tier": service_tier,
         "usage": {
             "input_tokens": input_tokens,
-            "input_tokens_details": {"cached_tokens": cached_tokens, "cache_write_tokens": cache_write_tokens},
+            "input_tokens_details": {
+                "cached_tokens": cached_tokens,
+                "cache_write_tokens": cache_write_tokens,
+            },
             "output_tokens": output_tokens,
             "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
             "total_tokens": input_tokens + output_tokens,
@@ -191,7 +210,10 @@ def responses_events(**kwargs: Any) -> list[tuple[str, dict[str, Any]]]:
     seq = iter(range(10_000))
     events: list[tuple[str, dict[str, Any]]] = [
         ("response.created", {"type": "response.created", "sequence_number": next(seq), "response": created}),
-        ("response.in_progress", {"type": "response.in_progress", "sequence_number": next(seq), "response": created}),
+        (
+            "response.in_progress",
+            {"type": "response.in_progress", "sequence_number": next(seq), "response": created},
+        ),
         (
             "response.output_item.added",
             {
@@ -254,7 +276,12 @@ def responses_events(**kwargs: Any) -> list[tuple[str, dict[str, Any]]]:
         ),
         (
             "response.output_item.done",
-            {"type": "response.output_item.done", "sequence_number": next(seq), "output_index": 0, "item": msg},
+            {
+                "type": "response.output_item.done",
+                "sequence_number": next(seq),
+                "output_index": 0,
+                "item": msg,
+            },
         ),
     ]
     kind = "response.completed" if final["status"] == "completed" else "response.incomplete"
@@ -262,11 +289,15 @@ def responses_events(**kwargs: Any) -> list[tuple[str, dict[str, Any]]]:
     return events
 
 
-def embedding_response(*, model: str = "text-embedding-3-small", inputs: int = 1, prompt_tokens: int = 8) -> dict[str, Any]:
+def embedding_response(
+    *, model: str = "text-embedding-3-small", inputs: int = 1, prompt_tokens: int = 8
+) -> dict[str, Any]:
     """An embeddings ``list`` object."""
     return {
         "object": "list",
-        "data": [{"object": "embedding", "index": i, "embedding": [0.0023, -0.0091, 0.0154]} for i in range(inputs)],
+        "data": [
+            {"object": "embedding", "index": i, "embedding": [0.0023, -0.0091, 0.0154]} for i in range(inputs)
+        ],
         "model": model,
         "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
     }
@@ -322,6 +353,7 @@ class OpenAIMock:
         self.paths: list[str] = []
 
     def __call__(self, request: Any) -> Any:
+        """Answer one HTTP request (the ``httpx2.MockTransport`` handler protocol)."""
         body = json.loads(request.content or b"{}")
         self.requests.append(body)
         self.paths.append(request.url.path)
@@ -354,7 +386,8 @@ class OpenAIMock:
             inputs = body.get("input")
             n = len(inputs) if isinstance(inputs, list) else 1
             return json_response(
-                200, embedding_response(model=requested, inputs=n, prompt_tokens=params["prompt_tokens"]),
+                200,
+                embedding_response(model=requested, inputs=n, prompt_tokens=params["prompt_tokens"]),
                 headers=headers,
             )
         if path.endswith("/responses"):
@@ -391,7 +424,9 @@ def openai_client(handler: Callable[[Any], Any] | None = None, **kwargs: Any) ->
 
     kwargs.setdefault("api_key", "sk-test-not-a-real-key")
     kwargs.setdefault("base_url", "https://api.openai.test/v1")
-    return openai.OpenAI(http_client=httpx2.Client(transport=httpx2.MockTransport(handler or OpenAIMock())), **kwargs)
+    return openai.OpenAI(
+        http_client=httpx2.Client(transport=httpx2.MockTransport(handler or OpenAIMock())), **kwargs
+    )
 
 
 def async_openai_client(handler: Callable[[Any], Any] | None = None, **kwargs: Any) -> Any:

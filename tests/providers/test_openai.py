@@ -85,7 +85,12 @@ class TestChatCompletions:
         (rec,) = recs
         assert (rec.provider, rec.operation, rec.endpoint) == ("openai", "chat", "chat.completions")
         assert (rec.model, rec.response_model, rec.price_model) == ("gpt-4o", "gpt-4o-2024-08-06", "gpt-4o")
-        assert (rec.input_tokens, rec.cached_input_tokens, rec.output_tokens, rec.total_tokens) == (1200, 1024, 300, 1500)
+        assert (rec.input_tokens, rec.cached_input_tokens, rec.output_tokens, rec.total_tokens) == (
+            1200,
+            1024,
+            300,
+            1500,
+        )
         assert rec.input_cost_usd == 176 * Decimal("2.50") / M
         assert rec.cached_input_cost_usd == 1024 * Decimal("1.25") / M
         assert rec.output_cost_usd == 300 * Decimal(10) / M
@@ -98,8 +103,13 @@ class TestChatCompletions:
 
     def test_reasoning_and_cache_write_tokens(self) -> None:
         """GPT-5.6+: cache writes billed at the write rate, reasoning inside output."""
-        mock = OpenAIMock(prompt_tokens=10_000, cached_tokens=6_000, cache_write_tokens=2_000,
-                          completion_tokens=1_500, reasoning_tokens=1_000)
+        mock = OpenAIMock(
+            prompt_tokens=10_000,
+            cached_tokens=6_000,
+            cache_write_tokens=2_000,
+            completion_tokens=1_500,
+            reasoning_tokens=1_000,
+        )
         c = llmfinops.wrap(openai_client(mock))
         with capture_records() as recs:
             c.chat.completions.create(model="gpt-6-sol", messages=MSG)
@@ -116,7 +126,9 @@ class TestChatCompletions:
 
     def test_service_tier_from_response(self) -> None:
         """Prices follow the tier the response reports (flex = 50 %)."""
-        c = llmfinops.wrap(openai_client(OpenAIMock(prompt_tokens=1000, completion_tokens=100, service_tier="flex")))
+        c = llmfinops.wrap(
+            openai_client(OpenAIMock(prompt_tokens=1000, completion_tokens=100, service_tier="flex"))
+        )
         with capture_records() as recs:
             c.chat.completions.create(model="gpt-4o", messages=MSG, service_tier="auto")
         assert recs[0].service_tier == "flex"
@@ -144,8 +156,11 @@ class TestStreams:
     def test_caller_who_asked_for_usage_sees_it(self, client: openai.OpenAI) -> None:
         """A caller who asked for include_usage still gets the usage chunk."""
         with capture_records() as recs:
-            chunks = list(client.chat.completions.create(
-                model="gpt-4o", messages=MSG, stream=True, stream_options={"include_usage": True}))
+            chunks = list(
+                client.chat.completions.create(
+                    model="gpt-4o", messages=MSG, stream=True, stream_options={"include_usage": True}
+                )
+            )
         assert chunks[-1].choices == [] and chunks[-1].usage is not None
         assert len(recs) == 1
 
@@ -230,8 +245,13 @@ class TestStreams:
 class TestResponsesAndEmbeddings:
     def test_responses_create(self) -> None:
         """Responses API usage (input_tokens inclusive) is priced."""
-        c = llmfinops.wrap(openai_client(OpenAIMock(prompt_tokens=5_000, cached_tokens=4_000, completion_tokens=800,
-                                                    reasoning_tokens=500)))
+        c = llmfinops.wrap(
+            openai_client(
+                OpenAIMock(
+                    prompt_tokens=5_000, cached_tokens=4_000, completion_tokens=800, reasoning_tokens=500
+                )
+            )
+        )
         with capture_records() as recs:
             c.responses.create(model="gpt-5.5", input="hi", max_output_tokens=1000)
         (rec,) = recs
@@ -242,10 +262,9 @@ class TestResponsesAndEmbeddings:
     def test_responses_stream(self) -> None:
         """Responses streams take usage from response.completed."""
         c = llmfinops.wrap(openai_client(OpenAIMock(prompt_tokens=5_000, completion_tokens=800)))
-        with capture_records() as recs:
-            with c.responses.stream(model="gpt-5.5", input="hi") as stream:
-                for _ in stream:
-                    pass
+        with capture_records() as recs, c.responses.stream(model="gpt-5.5", input="hi") as stream:
+            for _ in stream:
+                pass
         (rec,) = recs
         assert rec.stream and not rec.partial
         assert rec.cost_usd == (5_000 * Decimal(5) + 800 * Decimal(30)) / M
@@ -350,8 +369,10 @@ class TestRetriesAndErrors:
 class TestAttributionAndRecords:
     def test_tags_and_hashed_user(self, client: openai.OpenAI) -> None:
         """tags() attribute calls; user ids are hashed with the configured key."""
-        with capture_records() as recs, llmfinops.tags(team="search", feature="autocomplete", user_id="alice",
-                                                       tenant="acme"):
+        with (
+            capture_records() as recs,
+            llmfinops.tags(team="search", feature="autocomplete", user_id="alice", tenant="acme"),
+        ):
             client.chat.completions.create(model="gpt-4o", messages=MSG)
         (rec,) = recs
         assert (rec.team, rec.feature, rec.tags) == ("search", "autocomplete", {"tenant": "acme"})
@@ -362,14 +383,20 @@ class TestAttributionAndRecords:
         c = llmfinops.wrap(openai_client(mock), tags={"team": "platform"}, environment="prod", service="api")
         with capture_records() as recs, llmfinops.tags(feature="chat"):
             c.chat.completions.create(model="gpt-4o", messages=MSG)
-        assert (recs[0].team, recs[0].feature, recs[0].environment, recs[0].service) == ("platform", "chat", "prod",
-                                                                                          "api")
+        assert (recs[0].team, recs[0].feature, recs[0].environment, recs[0].service) == (
+            "platform",
+            "chat",
+            "prod",
+            "api",
+        )
 
     def test_infra_cost_is_separate(self, client: openai.OpenAI) -> None:
         """Infrastructure cost (per second + per request) is recorded apart from token cost."""
         clock = FakeClock()
-        llmfinops.configure(clock=clock, infra_cost=llmfinops.InfraCost(per_second=Decimal("0.001"),
-                                                                         per_request=Decimal("0.00005")))
+        llmfinops.configure(
+            clock=clock,
+            infra_cost=llmfinops.InfraCost(per_second=Decimal("0.001"), per_request=Decimal("0.00005")),
+        )
         with capture_records() as recs:
             client.chat.completions.create(model="gpt-4o", messages=MSG)
         assert recs[0].infra_cost_usd == Decimal("0.00005")
@@ -415,5 +442,7 @@ class TestPrivacy:
             client.chat.completions.create(model="gpt-4o", messages=MSG)
             list(client.chat.completions.create(model="gpt-4o", messages=MSG, stream=True))
         for rec in recs:
-            assert rec.prompt == '{"messages": [{"role": "user", "content": "What is the refund policy?"}]}'[:40]
+            assert (
+                rec.prompt == '{"messages": [{"role": "user", "content": "What is the refund policy?"}]}'[:40]
+            )
             assert rec.completion is not None and rec.completion.startswith("Hello! How can I help")
