@@ -11,24 +11,35 @@ Keep your official SDK client; wrap it::
 
 Every call is priced from an effective-dated price table and written as one
 :class:`CallRecord` to the configured sinks (JSONL by default), off the call path.
+Budgets (:func:`budget`), cascades (:func:`cascade`), request policies (``wrap(...,
+max_output_tokens=..., cache="auto")``), response caching (:mod:`llmfinops.cache`),
+batch helpers (:mod:`llmfinops.batch`) and reports (:mod:`llmfinops.reports`, the
+``llmfinops`` CLI) build on those records.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "Budget",
     "BudgetExceeded",
     "CallRecord",
+    "CascadeExhausted",
     "ConfigurationError",
     "InfraCost",
     "LLMFinOpsError",
     "PriceNotFound",
+    "Step",
     "UnsupportedClientError",
     "Usage",
+    "Window",
     "__version__",
+    "budget",
+    "cascade",
     "configure",
     "current_tags",
     "flush",
     "get_config",
+    "remaining",
     "reset_defaults",
     "tags",
     "unwrap",
@@ -37,9 +48,12 @@ __all__ = [
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING, Any
+
 from ._config import InfraCost, configure, get_config, reset_defaults
 from ._context import current_tags, tags
 from ._wrap import unwrap, wrap
+from .cascade import CascadeExhausted, Step, cascade
 from .exceptions import (
     BudgetExceeded,
     ConfigurationError,
@@ -49,6 +63,28 @@ from .exceptions import (
 )
 from .records import CallRecord
 from .usage import Usage
+
+if TYPE_CHECKING:
+    from .budgets import Budget, Window, budget, remaining
+
+# Loaded on first use: budgets pull in their stores only when an application uses them.
+_LAZY = {
+    "Budget": "llmfinops.budgets",
+    "Window": "llmfinops.budgets",
+    "budget": "llmfinops.budgets",
+    "remaining": "llmfinops.budgets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmfinops' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def flush() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 __all__ = ["Config", "InfraCost", "configure", "get_config", "reset_defaults"]
 
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -238,6 +239,9 @@ def reset_defaults() -> None:
         _config = Config(environment=os.environ.get("LLMFINOPS_ENV") or None)
         if old is not None:
             old.close()
+    budgets = sys.modules.get("llmfinops.budgets")
+    if budgets is not None:  # only if the app used budgets; never import them here
+        budgets.reset_budgets()
 
 
 def _env_defaults() -> None:

@@ -46,6 +46,8 @@ GLOBAL_BEFORE_CALL: list[Callable[[CallState], None]] = []
 """Before-call hooks for every wrapped client, run after the client's own (budgets install here)."""
 GLOBAL_AFTER_CALL: list[Callable[[CallState, CallRecord], None]] = []
 """After-call hooks for every wrapped client, run after the client's own."""
+GLOBAL_CALL_ABORTED: list[Callable[[CallState, BaseException], None]] = []
+"""Run when a before-call hook refuses a call (nothing is sent): earlier hooks release what they hold."""
 RECORD_ENRICHERS: list[Callable[[CallState, dict[str, Any]], None]] = []
 """Called on the caller's thread while a record is built; may set extra record fields in the dict."""
 _FIELD_TAGS = frozenset({"team", "feature", "user_id", "environment", "service"})
@@ -159,8 +161,13 @@ class ClientRuntime:
                 hook(state)
             for hook in GLOBAL_BEFORE_CALL:
                 hook(state)
-        except BaseException:
+        except BaseException as exc:
             state.done = True
+            for abort in GLOBAL_CALL_ABORTED:
+                try:
+                    abort(state, exc)
+                except Exception:
+                    report_internal("call_aborted")
             raise
 
     def writer(self, cfg: Config) -> BackgroundWriter:

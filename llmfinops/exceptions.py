@@ -8,6 +8,8 @@ The hierarchy::
       x MissingDependencyError(LLMFinOpsError, ImportError) an optional extra is not installed
       x PriceNotFound(LLMFinOpsError, LookupError)       no price for a model, only in strict mode
       x BudgetExceeded(LLMFinOpsError)                   a budget refused a call before it was sent
+        x BreakerOpen(BudgetExceeded)                    the runaway circuit breaker is open (unit="rate")
+        x BudgetUnavailable(BudgetExceeded)              the budget store is down and on_store_error="closed"
       x CascadeExhausted(LLMFinOpsError, ExceptionGroup) every cascade step failed (llmfinops.cascade)
     * LLMFinOpsWarning(UserWarning)
       x CostUnknownWarning                               a call could not be priced (cost_usd is null)
@@ -15,6 +17,7 @@ The hierarchy::
       x SinkFailedWarning                                a sink raised; the record was counted as dropped
       x RecordsDroppedWarning                            the background queue was full
       x InternalErrorWarning                             any other llmfinops failure inside a call
+      x BudgetStoreWarning                               the budget store failed and the call was allowed (fail-open)
 
 Only ``BudgetExceeded``, cascade exhaustion and configuration errors ever reach the
 caller of an SDK method. Every other failure inside llmfinops is logged on the

@@ -140,6 +140,8 @@ class CallRecord:
     """Index of the cascade step that made this call."""
     cascade_outcome: str | None = None
     """``accepted``, ``escalated`` or ``failed`` for cascade hops."""
+    budget_alert: str | None = None
+    """Budget thresholds this call crossed, e.g. ``team:search day:2026-11-22 usd 90%``."""
     prompt: str | None = None
     """Request content (JSON of the messages/system/input) — only with ``configure(capture_content=True)``."""
     completion: str | None = None

@@ -11,13 +11,22 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["BatchSink", "Processor", "Sink", "SinkLike"]
+__all__ = ["BatchSink", "BudgetStore", "Processor", "Sink", "SinkLike"]
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 if TYPE_CHECKING:
     from .records import CallRecord
+    from .stores import BudgetStore
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BudgetStore":  # the budget-store protocol lives with the stores (loaded on demand)
+        from .stores import BudgetStore
+
+        return BudgetStore
+    raise AttributeError(f"module 'llmfinops.typing' has no attribute {name!r}")
 
 
 @runtime_checkable

@@ -1,0 +1,168 @@
+"""Budget fixtures: a fresh in-memory store per test, a real redis-server on loopback, store factories."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import llmfinops
+from llmfinops.budgets import BudgetAlert, configure_budgets, reset_budgets
+from llmfinops.stores import BudgetStore, MemoryStore
+from llmfinops.testing import FakeClock
+from llmfinops.testing.openai import OpenAIMock, openai_client
+
+START = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _clean_budgets() -> Iterator[None]:
+    """Every budget test starts with no budgets, a private MemoryStore and no alert sinks."""
+    reset_budgets()
+    configure_budgets(store=MemoryStore(), alert_sinks=[])
+    yield
+    reset_budgets()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock at 2026-11-22 12:00 UTC, installed as the llmfinops clock."""
+    c = FakeClock(START)
+    llmfinops.configure(clock=c)
+    return c
+
+
+@pytest.fixture
+def alerts() -> list[BudgetAlert]:
+    """Alerts delivered to a list."""
+    out: list[BudgetAlert] = []
+    configure_budgets(alert_sinks=[out.append])
+    return out
+
+
+@pytest.fixture
+def mock() -> OpenAIMock:
+    """OpenAI answers with 1000 prompt and 100 completion tokens."""
+    return OpenAIMock(prompt_tokens=1000, completion_tokens=100)
+
+
+@pytest.fixture
+def client(mock: OpenAIMock) -> Any:
+    """A wrapped OpenAI client on the mock transport."""
+    return llmfinops.wrap(openai_client(mock, max_retries=0))
+
+
+# -- redis -----------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _need(what: str) -> None:
+    """Skip locally, fail in CI: redis tests must never skip silently there."""
+    msg = f"{what} is required for the Redis store tests (apt-get install redis-server; pip install redis)"
+    if os.environ.get("CI"):
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start ``redis-server`` on a free loopback port (no persistence) for the session."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        _need("redis-server")
+    try:
+        import redis
+    except ImportError:
+        _need("the redis Python package")
+    port = _free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail(f"redis-server did not start on port {port}")
+                time.sleep(0.02)
+        client.close()
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+StoreFactory = Callable[[], BudgetStore]
+
+
+@pytest.fixture(params=["memory", "diskcache", "redis"])
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """Builds handles on ONE backend per test: every handle sees the same counters (memory: same object)."""
+    made: list[BudgetStore] = []
+    kind = request.param
+    if kind == "memory":
+        shared = MemoryStore()
+
+        def factory() -> BudgetStore:
+            return shared
+
+    elif kind == "diskcache":
+        from llmfinops.stores.diskcache import DiskCacheStore
+
+        def factory() -> BudgetStore:
+            s = DiskCacheStore(tmp_path / "budgets")
+            made.append(s)
+            return s
+
+    else:
+        url = request.getfixturevalue("redis_url")
+        from llmfinops.stores.redis import RedisStore
+
+        prefix = "{t" + uuid.uuid4().hex[:12] + "}:"
+
+        def factory() -> BudgetStore:
+            s = RedisStore(url, prefix=prefix)
+            made.append(s)
+            return s
+
+    yield factory
+    for s in made:
+        s.close()
+
+
+@pytest.fixture
+def store(store_factory: StoreFactory) -> BudgetStore:
+    """One handle on the backend under test."""
+    return store_factory()
