@@ -22,10 +22,12 @@ from __future__ import annotations
 __all__ = [
     "Budget",
     "BudgetExceeded",
+    "CachePolicy",
     "CallRecord",
     "CascadeExhausted",
     "ConfigurationError",
     "InfraCost",
+    "InputTooLarge",
     "LLMFinOpsError",
     "PriceNotFound",
     "Step",
@@ -39,6 +41,7 @@ __all__ = [
     "current_tags",
     "flush",
     "get_config",
+    "policy",
     "remaining",
     "reset_defaults",
     "tags",
@@ -57,10 +60,12 @@ from .cascade import CascadeExhausted, Step, cascade
 from .exceptions import (
     BudgetExceeded,
     ConfigurationError,
+    InputTooLarge,
     LLMFinOpsError,
     PriceNotFound,
     UnsupportedClientError,
 )
+from .policies import CachePolicy, policy
 from .records import CallRecord
 from .usage import Usage
 

@@ -239,6 +239,9 @@ def reset_defaults() -> None:
         _config = Config(environment=os.environ.get("LLMFINOPS_ENV") or None)
         if old is not None:
             old.close()
+    from .policies import reset_policies  # lazy: policies import the config
+
+    reset_policies()
     budgets = sys.modules.get("llmfinops.budgets")
     if budgets is not None:  # only if the app used budgets; never import them here
         budgets.reset_budgets()

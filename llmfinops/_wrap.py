@@ -10,6 +10,9 @@ from typing import Any, TypeVar
 
 from ._recorder import ClientRuntime
 from .exceptions import UnsupportedClientError
+from .policies import CachePolicy, TokenLimit
+from .policies._hook import make_policy_hook
+from .policies._settings import UNSET, _Unset, make_policy
 from .pricing import PriceTable, load_price_table
 from .providers import adapter_for
 from .records import CallRecord
@@ -34,12 +37,20 @@ def wrap(
     service: str | None = None,
     environment: str | None = None,
     strict_pricing: bool | None = None,
+    max_output_tokens: TokenLimit | _Unset | None = UNSET,
+    max_input_tokens: TokenLimit | _Unset | None = UNSET,
+    cache: str | CachePolicy | _Unset | None = UNSET,
 ) -> ClientT:
     """Meter every billable call of ``client`` and return the same object.
 
     The client is patched in place (its type, IDE completion and ``isinstance`` checks are
     unchanged); a second ``wrap`` is a no-op and :func:`unwrap` undoes it. Clients derived
     with ``client.with_options(...)`` / ``client.copy()`` are metered too.
+
+    Request policies (``max_output_tokens``, ``max_input_tokens``, ``cache``) set here apply
+    to this client; a ``llmfinops.policy(...)`` scope overrides them per call, and
+    ``llmfinops.policies.configure_policies(...)`` sets them for every client
+    (``docs/policies.md``).
 
     Args:
         client: An ``OpenAI``/``AsyncOpenAI``, ``Anthropic``/``AsyncAnthropic`` or ``genai.Client``.
@@ -49,12 +60,23 @@ def wrap(
         service: Service name for this client's records.
         environment: Environment for this client's records.
         strict_pricing: Refuse calls to unpriced models (default: global setting).
+        max_output_tokens: Output cap for this client's calls: an int, ``{model or glob: int}``
+            or ``fn(model) -> int | None``. Injected with each API's own parameter when the
+            caller gave none, a larger value clamped (Anthropic ``max_tokens=0`` pre-warms
+            stay 0; embeddings are never capped). ``None`` switches a global cap off.
+        max_input_tokens: Refuse (``InputTooLarge``, before sending) requests whose prompt is
+            estimated offline above this; same shapes.
+        cache: ``"auto"`` or a :class:`~llmfinops.policies.CachePolicy`: place Anthropic
+            ``cache_control`` breakpoints on the stable prefix, set an OpenAI
+            ``prompt_cache_key`` from it. ``None`` switches a global cache policy off.
+            See ``docs/caching.md``.
 
     Returns:
         ``client`` itself.
 
     Raises:
         UnsupportedClientError: ``client`` is not a supported SDK client.
+        ConfigurationError: A policy option is invalid (nothing is patched).
 
     Example:
         >>> import llmfinops
@@ -64,6 +86,8 @@ def wrap(
         True
         >>> llmfinops.unwrap(client) is client
         True
+        >>> from anthropic import Anthropic
+        >>> claude = llmfinops.wrap(Anthropic(api_key="sk-ant-test"), cache="auto", max_output_tokens=1024)
     """
     if runtime_of(client) is not None:
         return client
@@ -73,9 +97,10 @@ def wrap(
             f"llmfinops.wrap() cannot meter {type(client).__module__}.{type(client).__qualname__}; "
             f"supported clients: {_SUPPORTED}"
         )
+    layer = make_policy(max_output_tokens=max_output_tokens, max_input_tokens=max_input_tokens, cache=cache)
     table = price_table
     if table is not None and not isinstance(table, PriceTable):
-        table = load_price_table(table)
+        table = load_price_table(os.fspath(table))
     runtime = ClientRuntime(
         adapter.PROVIDER,
         sinks=list(sinks) if sinks is not None else None,
@@ -85,6 +110,7 @@ def wrap(
         environment=environment,
         strict_pricing=strict_pricing,
     )
+    runtime.before_call.append(make_policy_hook(None if layer.is_empty() else layer))
     undo = adapter.patch(client, runtime)
     obj: Any = client
     obj._llmfinops_runtime = runtime

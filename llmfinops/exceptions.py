@@ -11,26 +11,31 @@ The hierarchy::
         x BreakerOpen(BudgetExceeded)                    the runaway circuit breaker is open (unit="rate")
         x BudgetUnavailable(BudgetExceeded)              the budget store is down and on_store_error="closed"
       x CascadeExhausted(LLMFinOpsError, ExceptionGroup) every cascade step failed (llmfinops.cascade)
+      x InputTooLarge(LLMFinOpsError)                    a max_input_tokens policy refused a call
     * LLMFinOpsWarning(UserWarning)
       x CostUnknownWarning                               a call could not be priced (cost_usd is null)
       x UsageExtractionFailedWarning                     a response's usage could not be read
       x SinkFailedWarning                                a sink raised; the record was counted as dropped
       x RecordsDroppedWarning                            the background queue was full
       x InternalErrorWarning                             any other llmfinops failure inside a call
-      x BudgetStoreWarning                               the budget store failed and the call was allowed (fail-open)
+      x CacheBusterWarning                               a per-request value sits in the cacheable prefix
+      x BudgetStoreWarning                               the budget store failed; the call was allowed
 
-Only ``BudgetExceeded``, cascade exhaustion and configuration errors ever reach the
-caller of an SDK method. Every other failure inside llmfinops is logged on the
-``llmfinops`` logger and warned once; the user's call returns its normal result.
+Only ``BudgetExceeded``, ``InputTooLarge``, cascade exhaustion and configuration errors
+(and ``PriceNotFound`` in strict mode) ever reach the caller of an SDK method. Every other
+failure inside llmfinops is logged on the ``llmfinops`` logger and warned once; the user's
+call returns its normal result.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "BudgetExceeded",
+    "CacheBusterWarning",
     "CascadeExhausted",
     "ConfigurationError",
     "CostUnknownWarning",
+    "InputTooLarge",
     "InternalErrorWarning",
     "LLMFinOpsError",
     "LLMFinOpsWarning",
@@ -133,6 +138,36 @@ class BudgetExceeded(LLMFinOpsError):
         )
 
 
+class InputTooLarge(LLMFinOpsError):
+    """A ``max_input_tokens`` policy refused a request before it was sent.
+
+    Attributes:
+        estimate: Estimated prompt tokens of the request.
+        limit: The limit in force.
+        method: How the estimate was made (see :func:`llmfinops.tokens.estimator_method`).
+        scope: Where the limit was set (``wrap(...)``, ``llmfinops.policy(...) scope``...).
+        model: The requested model.
+        provider: The provider of the client.
+    """
+
+    def __init__(
+        self, *, estimate: int, limit: int, method: str, scope: str, model: str, provider: str
+    ) -> None:
+        self.estimate = estimate
+        self.limit = limit
+        self.method = method
+        self.scope = scope
+        self.model = model
+        self.provider = provider
+        super().__init__(
+            f"max_input_tokens: the {provider} request to model {model!r} has an estimated {estimate:,} "
+            f"prompt tokens (estimated with {method}), above the limit of {limit:,} set by {scope}; "
+            "nothing was sent. "
+            "Shorten the prompt (trim history or retrieved context) or raise the limit, e.g. "
+            f"`with llmfinops.policy(max_input_tokens={-(-estimate // 1000) * 1000})`."
+        )
+
+
 class LLMFinOpsWarning(UserWarning):
     """Base class of llmfinops warnings (visible by default)."""
 
@@ -155,3 +190,7 @@ class RecordsDroppedWarning(LLMFinOpsWarning):
 
 class InternalErrorWarning(LLMFinOpsWarning):
     """An unexpected error inside llmfinops; the user's call was not affected."""
+
+
+class CacheBusterWarning(LLMFinOpsWarning):
+    """A value that changes per request sits inside the cacheable prompt prefix."""

@@ -1,0 +1,159 @@
+"""The cacheable prefix of a request, per provider, and its fingerprint.
+
+The *static* prefix is what should be identical across requests of one prompt template:
+
+* Anthropic: ``tools`` and ``system`` (the cached part of the history is added to the
+  fingerprint after a ``.``: ``"3f9a2c1b7d4e.9c1d20aa"``);
+* OpenAI: ``tools``, ``instructions`` (Responses) and the leading ``system``/``developer``
+  messages or input items;
+* Google: ``systemInstruction``, ``tools`` and ``cachedContent``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["history_end", "prefix_fingerprint", "static_parts"]
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._digest import canonical_digest, hex_digest
+
+_LEADING_ROLES = frozenset({"system", "developer"})
+
+
+def static_parts(provider: str, endpoint: str | None, body: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The static prefix of ``body`` as ``(location, value)`` pairs, in prefix order.
+
+    Example:
+        >>> static_parts("openai", "chat.completions", {"messages": [
+        ...     {"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]})
+        [('messages[0]', {'role': 'system', 'content': 'Be brief.'})]
+    """
+    parts: list[tuple[str, Any]] = []
+    tools = body.get("tools")
+    if provider == "anthropic":
+        if tools:
+            parts.append(("tools", tools))
+        system = body.get("system")
+        if isinstance(system, str):
+            if system:  # the API treats a string as one text block; so does the fingerprint
+                parts.append(("system", {"type": "text", "text": system}))
+        elif isinstance(system, list):
+            parts.extend((f"system[{i}]", b) for i, b in enumerate(system))
+        return parts
+    if provider == "openai":
+        if tools:
+            parts.append(("tools", tools))
+        instructions = body.get("instructions")
+        if isinstance(instructions, str) and instructions:
+            parts.append(("instructions", instructions))
+        key = "messages" if (endpoint or "chat.completions") == "chat.completions" else "input"
+        items = body.get(key)
+        if isinstance(items, list):
+            for i, m in enumerate(items):
+                if not (isinstance(m, Mapping) and m.get("role") in _LEADING_ROLES):
+                    break
+                parts.append((f"{key}[{i}]", m))
+        return parts
+    if provider == "google":
+        for key in ("systemInstruction", "system_instruction"):
+            v = body.get(key)
+            if v:
+                parts.append((key, v))
+        config = body.get("config")
+        if config is not None:  # SDK form: the system prompt and tools live in the config
+            for key in ("system_instruction", "tools", "cached_content"):
+                v = config.get(key) if isinstance(config, Mapping) else getattr(config, key, None)
+                if v:
+                    parts.append((f"config.{key}", v))
+        if tools:
+            parts.append(("tools", tools))
+        for key in ("cachedContent", "cached_content"):
+            v = body.get(key)
+            if v:
+                parts.append((key, v))
+    return parts
+
+
+def _as_blocks(message: Any) -> Any:
+    """A string ``content`` as the one text block the API sees."""
+    if isinstance(message, Mapping) and isinstance(message.get("content"), str):
+        return {**message, "content": [{"type": "text", "text": message["content"]}]}
+    return message
+
+
+def history_end(body: Mapping[str, Any]) -> tuple[int, int] | None:
+    """Anthropic: ``(message, block)`` of the last ``cache_control`` in the messages (or the automatic one).
+
+    Example:
+        >>> history_end({"messages": [{"role": "user", "content": [
+        ...     {"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}}]}]})
+        (0, 0)
+    """
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return None
+    automatic = isinstance(body.get("cache_control"), Mapping)
+    for mi in range(len(messages) - 1, -1, -1):
+        m = messages[mi]
+        content = m.get("content") if isinstance(m, Mapping) else None
+        if isinstance(content, list):
+            for bi in range(len(content) - 1, -1, -1):
+                b = content[bi]
+                if not isinstance(b, Mapping):
+                    continue
+                if automatic and b.get("type") not in ("thinking", "redacted_thinking"):
+                    return (mi, bi)
+                if isinstance(b.get("cache_control"), Mapping):
+                    return (mi, bi)
+        elif isinstance(content, str) and automatic:
+            return (mi, -1)
+    return None
+
+
+def prefix_fingerprint(
+    body: Mapping[str, Any],
+    *,
+    provider: str,
+    endpoint: str | None = None,
+    cached_history: tuple[int, int] | None = None,
+) -> str | None:
+    """A short stable hash of the cacheable prefix (``None`` when the request has none).
+
+    12 hex characters for the static prefix; Anthropic requests whose history carries a
+    breakpoint add ``.`` and 8 more for the cached part of the history. Cache markers
+    (``cache_control``) and key order do not change it.
+
+    Args:
+        body: Wire-format request body.
+        provider: ``anthropic``, ``openai`` or ``google``.
+        endpoint: OpenAI endpoint (``chat.completions`` default, ``responses``).
+        cached_history: Anthropic ``(message, block)`` end of the cached history
+            (default: found from the body's ``cache_control`` markers).
+
+    Example:
+        >>> text = "You are a support agent."
+        >>> a = prefix_fingerprint({"system": text, "messages": []}, provider="anthropic")
+        >>> marked = [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
+        >>> b = prefix_fingerprint({"system": marked}, provider="anthropic")
+        >>> len(a), a == b
+        (12, True)
+    """
+    parts = static_parts(provider, endpoint, body)
+    hist = None
+    if provider == "anthropic":
+        end = cached_history if cached_history is not None else history_end(body)
+        messages = body.get("messages")
+        if end is not None and isinstance(messages, list):
+            mi, bi = end
+            head = [_as_blocks(m) for m in messages[:mi]]
+            m = _as_blocks(messages[mi])
+            content = m.get("content") if isinstance(m, Mapping) else None
+            if isinstance(content, list) and bi >= 0:
+                m = {**m, "content": content[: bi + 1]}
+            head.append(m)
+            hist = hex_digest(canonical_digest(head), 8)
+    if not parts and hist is None:
+        return None
+    static = hex_digest(canonical_digest(*(v for _, v in parts)), 12)
+    return static if hist is None else f"{static}.{hist}"
