@@ -72,21 +72,25 @@ from .usage import Usage
 if TYPE_CHECKING:
     from .budgets import Budget, Window, budget, remaining
 
-# Loaded on first use: budgets pull in their stores only when an application uses them.
+# Loaded on first use, so `import llmfinops` stays light: budgets pull in their stores, reports
+# DuckDB, the cache and batch helpers their stores, only when an application uses them.
 _LAZY = {
     "Budget": "llmfinops.budgets",
     "Window": "llmfinops.budgets",
     "budget": "llmfinops.budgets",
     "remaining": "llmfinops.budgets",
 }
+_SUBMODULES = frozenset({"batch", "budgets", "cache", "eval", "processors", "reports", "stores", "testing"})
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _SUBMODULES:
+        return importlib.import_module(f"llmfinops.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'llmfinops' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

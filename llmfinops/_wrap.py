@@ -6,7 +6,7 @@ __all__ = ["runtime_of", "unwrap", "wrap"]
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._recorder import ClientRuntime
 from .exceptions import UnsupportedClientError
@@ -17,6 +17,9 @@ from .pricing import PriceTable, load_price_table
 from .providers import adapter_for
 from .records import CallRecord
 from .typing import Sink
+
+if TYPE_CHECKING:
+    from .cache import ResponseCache
 
 ClientT = TypeVar("ClientT")
 
@@ -40,6 +43,7 @@ def wrap(
     max_output_tokens: TokenLimit | _Unset | None = UNSET,
     max_input_tokens: TokenLimit | _Unset | None = UNSET,
     cache: str | CachePolicy | _Unset | None = UNSET,
+    response_cache: ResponseCache | None = None,
 ) -> ClientT:
     """Meter every billable call of ``client`` and return the same object.
 
@@ -70,6 +74,9 @@ def wrap(
             ``cache_control`` breakpoints on the stable prefix, set an OpenAI
             ``prompt_cache_key`` from it. ``None`` switches a global cache policy off.
             See ``docs/caching.md``.
+        response_cache: A :class:`llmfinops.cache.ResponseCache` serving repeated requests from
+            the cache (hits cost $0, are recorded with ``cache_hit`` and ``saved_usd``).
+            See ``docs/response-cache.md``.
 
     Returns:
         ``client`` itself.
@@ -115,6 +122,10 @@ def wrap(
     obj: Any = client
     obj._llmfinops_runtime = runtime
     obj._llmfinops_unpatch = undo
+    if response_cache is not None:
+        from .cache import enable
+
+        enable(client, response_cache)
     return client
 
 

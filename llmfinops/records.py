@@ -134,6 +134,8 @@ class CallRecord:
     """Served from llmfinops' response cache (no provider call; ``cost_usd`` is 0)."""
     saved_usd: Decimal | None = None
     """Dollars a response-cache hit saved (what the call would have cost)."""
+    cache_kind: str | None = None
+    """``exact`` or ``semantic`` for response-cache hits."""
     cascade_id: str | None = None
     """Shared by every hop of one ``cascade()`` run."""
     cascade_step: int | None = None
