@@ -599,7 +599,7 @@ class TestRetriesAndErrors:
 
         monkeypatch.setattr(adapter, "extract_usage", boom)
         client = llmfinops.wrap(anthropic_client(AnthropicMock(output_tokens=3)))
-        with pytest.warns(LLMFinOpsWarning) as caught:  # noqa: PT031 - both paths warn, once each
+        with pytest.warns(LLMFinOpsWarning) as caught:
             msg = create(client)
             events = list(create(client, stream=True))
         assert {type(w.message) for w in caught} == {InternalErrorWarning, UsageExtractionFailedWarning}
