@@ -117,18 +117,17 @@ def _from_response(state: CallState, resp: Any) -> None:
         state.usage = u
 
 
-class _ChatObserver:
-    """Chat Completions chunks: usage arrives on the last chunk (with empty ``choices``)."""
+class _Observer:
+    """Shared part of the stream observers: the text seen, for an estimate if usage never comes."""
 
-    def __init__(self, state: CallState, hide_usage_chunk: bool) -> None:
+    def __init__(self, state: CallState) -> None:
         self.state = state
-        self.hide = hide_usage_chunk
         self.complete = False
         self.texts: list[str] = []
         state.estimator = self.estimate
 
     def estimate(self) -> Usage | None:
-        """Usage estimate for a stream cut before its usage chunk."""
+        """Usage estimate for a stream cut before the provider reported usage."""
         state = self.state
         if state.body is None:
             return None
@@ -136,6 +135,14 @@ class _ChatObserver:
             input_tokens=estimate_prompt_tokens(PROVIDER, state.body),
             output_tokens=estimate_tokens("".join(self.texts), model=state.model),
         )
+
+
+class _ChatObserver(_Observer):
+    """Chat Completions chunks: usage arrives on the last chunk (with empty ``choices``)."""
+
+    def __init__(self, state: CallState, hide_usage_chunk: bool) -> None:
+        super().__init__(state)
+        self.hide = hide_usage_chunk
 
     def observe(self, chunk: Any) -> bool:
         if isinstance(chunk, dict):
@@ -167,26 +174,10 @@ class _ChatObserver:
         return True
 
 
-class _ResponsesObserver:
+class _ResponsesObserver(_Observer):
     """Responses API events: usage is on ``response.completed`` (or incomplete/failed)."""
 
     _FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
-
-    def __init__(self, state: CallState) -> None:
-        self.state = state
-        self.complete = False
-        self.texts: list[str] = []
-        state.estimator = self.estimate
-
-    def estimate(self) -> Usage | None:
-        """Usage estimate for a stream cut before ``response.completed``."""
-        state = self.state
-        if state.body is None:
-            return None
-        return Usage(
-            input_tokens=estimate_prompt_tokens(PROVIDER, state.body),
-            output_tokens=estimate_tokens("".join(self.texts), model=state.model),
-        )
 
     def observe(self, event: Any) -> bool:
         kind = field(event, "type")
