@@ -65,12 +65,12 @@ from .exceptions import (
     PriceNotFound,
     UnsupportedClientError,
 )
-from .policies import CachePolicy, policy
 from .records import CallRecord
 from .usage import Usage
 
 if TYPE_CHECKING:
     from .budgets import Budget, Window, budget, remaining
+    from .policies import CachePolicy, policy
 
 # Loaded on first use, so `import llmfinops` stays light: budgets pull in their stores, reports
 # DuckDB, the cache and batch helpers their stores, only when an application uses them.
@@ -79,8 +79,12 @@ _LAZY = {
     "Window": "llmfinops.budgets",
     "budget": "llmfinops.budgets",
     "remaining": "llmfinops.budgets",
+    "CachePolicy": "llmfinops.policies",
+    "policy": "llmfinops.policies",
 }
-_SUBMODULES = frozenset({"batch", "budgets", "cache", "eval", "processors", "reports", "stores", "testing"})
+_SUBMODULES = frozenset(
+    {"batch", "budgets", "cache", "eval", "policies", "processors", "reports", "stores", "testing"}
+)
 
 
 def __getattr__(name: str) -> Any:

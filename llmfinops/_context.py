@@ -13,10 +13,11 @@ __all__ = ["current_tags", "tags"]
 
 import contextvars
 import functools
-import inspect
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, TypeVar
+
+from ._internal import is_coroutine_function
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _TAGS: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("llmfinops_tags", default=_EMPTY)
@@ -89,7 +90,7 @@ class tags:
 
     def __call__(self, func: F) -> F:
         values = self._values
-        if inspect.iscoroutinefunction(func):
+        if is_coroutine_function(func):
 
             @functools.wraps(func)
             async def awrapper(*args: Any, **kwargs: Any) -> Any:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["handle_internal_errors", "logger", "report_internal", "reset_warned", "warn_once"]
+__all__ = [
+    "UNSET",
+    "Unset",
+    "handle_internal_errors",
+    "is_awaitable",
+    "is_coroutine_function",
+    "logger",
+    "report_internal",
+    "reset_warned",
+    "warn_once",
+]
 
 import contextlib
 import logging
@@ -73,3 +83,37 @@ def handle_internal_errors(where: str) -> Iterator[None]:
         yield
     except Exception:  # the user's call must never see our failures
         report_internal(where)
+
+
+def is_coroutine_function(fn: object) -> bool:
+    """``inspect.iscoroutinefunction``, importing ``inspect`` (~5 ms) only when first needed."""
+    import inspect
+
+    return inspect.iscoroutinefunction(fn)
+
+
+def is_awaitable(value: object) -> bool:
+    """``inspect.isawaitable``, importing ``inspect`` only when first needed."""
+    import inspect
+
+    return inspect.isawaitable(value)
+
+
+class Unset:
+    """Marker for "this layer does not set the field" (``None`` means "off")."""
+
+    _instance: Unset | None = None
+
+    def __new__(cls) -> Unset:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET = Unset()

@@ -22,8 +22,6 @@ __all__ = [
 import contextlib
 import contextvars
 import functools
-import hashlib
-import hmac
 import itertools
 import json
 import os
@@ -520,6 +518,9 @@ def _user_id(cfg: Config, raw: str) -> str | None:
     hit = _uid_cache.get((key, raw))
     if hit is not None:
         return hit
+    import hashlib  # lazily: hashlib/OpenSSL cost ~4 ms at `import llmfinops`
+    import hmac
+
     if key is None:
         warn_once(
             LLMFinOpsWarning,

@@ -8,11 +8,10 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._internal import UNSET
+from ._internal import Unset as _Unset
 from ._recorder import ClientRuntime
 from .exceptions import UnsupportedClientError
-from .policies import CachePolicy, TokenLimit
-from .policies._hook import make_policy_hook
-from .policies._settings import UNSET, _Unset, make_policy
 from .pricing import PriceTable, load_price_table
 from .providers import adapter_for
 from .records import CallRecord
@@ -20,6 +19,7 @@ from .typing import Sink
 
 if TYPE_CHECKING:
     from .cache import ResponseCache
+    from .policies import CachePolicy, TokenLimit
 
 ClientT = TypeVar("ClientT")
 
@@ -104,6 +104,9 @@ def wrap(
             f"llmfinops.wrap() cannot meter {type(client).__module__}.{type(client).__qualname__}; "
             f"supported clients: {_SUPPORTED}"
         )
+    from .policies._hook import make_policy_hook  # the policy engine loads with the first wrap()
+    from .policies._settings import make_policy
+
     layer = make_policy(max_output_tokens=max_output_tokens, max_input_tokens=max_input_tokens, cache=cache)
     table = price_table
     if table is not None and not isinstance(table, PriceTable):

@@ -23,12 +23,12 @@ __all__ = [
     "read_reply",
 ]
 
-import inspect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from llmfinops._internal import is_coroutine_function
 from llmfinops.exceptions import ConfigurationError
 from llmfinops.providers._base import field
 
@@ -68,7 +68,7 @@ def is_async_client(client: object, provider: str) -> bool:
     """Whether an OpenAI/Anthropic client is the async flavour (a Google client serves both)."""
     if provider == "google":
         return False
-    return inspect.iscoroutinefunction(getattr(client, "request", None))
+    return is_coroutine_function(getattr(client, "request", None))
 
 
 def _split_system(messages: Sequence[Message]) -> tuple[str | None, list[Message]]:

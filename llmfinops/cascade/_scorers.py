@@ -28,12 +28,12 @@ __all__ = [
 ]
 
 import importlib
-import inspect
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
+from llmfinops._internal import is_awaitable, is_coroutine_function
 from llmfinops.exceptions import ConfigurationError, MissingDependencyError
 
 from ._types import Answer, Score
@@ -114,7 +114,7 @@ class FnScorer(Scorer):
         self.threshold = threshold
         self.full = full
         self.name = name or str(getattr(fn, "__name__", "callable"))
-        self.is_async = inspect.iscoroutinefunction(fn)
+        self.is_async = is_coroutine_function(fn)
 
     def score(self, answer: Answer) -> Score:
         """Call the function; an async function needs :meth:`ascore`."""
@@ -128,7 +128,7 @@ class FnScorer(Scorer):
     async def ascore(self, answer: Answer) -> Score:
         """Call (and await) the function."""
         value = self.fn(answer if self.full else answer.text)
-        if inspect.isawaitable(value):
+        if is_awaitable(value):
             value = await value
         return _verdict(value, self.threshold, self.name)
 

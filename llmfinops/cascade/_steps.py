@@ -4,11 +4,11 @@ from __future__ import annotations
 
 __all__ = ["BaseStep", "FunctionStep", "Match", "Step", "StepLike", "as_step"]
 
-import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
+from llmfinops._internal import is_awaitable, is_coroutine_function
 from llmfinops._wrap import runtime_of
 from llmfinops.exceptions import ConfigurationError
 
@@ -225,7 +225,7 @@ class Match(BaseStep):
                 else:
                     raise ConfigurationError(f"Match: key {key!r} must be a non-empty str or re.Pattern")
         elif callable(rules):
-            if inspect.iscoroutinefunction(rules):
+            if is_coroutine_function(rules):
                 raise ConfigurationError("Match: the rules function must be sync (it should not do I/O)")
             self.fn = rules
         else:
@@ -285,7 +285,7 @@ class FunctionStep(BaseStep):
                 f"FunctionStep({fn!r}): pass a callable(messages) -> str | Answer | response"
             )
         self.fn = fn
-        self.is_async = inspect.iscoroutinefunction(fn)
+        self.is_async = is_coroutine_function(fn)
         self.accept = as_scorer(accept) if accept is not None else None
         self.name = name or str(getattr(fn, "__name__", "function"))
         self.auto_name = name is None
@@ -342,7 +342,7 @@ class FunctionStep(BaseStep):
     async def aanswer(self, messages: tuple[Message, ...], index: int, want_logprobs: bool) -> Answer | None:
         """Call (and await) the function."""
         value = self.fn(list(messages))
-        if inspect.isawaitable(value):
+        if is_awaitable(value):
             value = await value
         return self._to_answer(value, messages, index)
 

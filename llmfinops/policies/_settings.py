@@ -25,37 +25,18 @@ __all__ = [
 import contextvars
 import fnmatch
 import functools
-import inspect
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from types import TracebackType
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
+from llmfinops._internal import UNSET, Unset, is_coroutine_function
 from llmfinops.exceptions import ConfigurationError
 
 from ._cache_policy import CachePolicy
 
-
-class _Unset:
-    """Marker for "this layer does not set the field" (``None`` means "off")."""
-
-    _instance: _Unset | None = None
-
-    def __new__(cls) -> _Unset:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-UNSET: Final = _Unset()
-"""A field a layer leaves to the layer below."""
+_Unset = Unset  # the sentinel lives in _internal so wrap() can default to it without importing policies
 
 TokenLimit: TypeAlias = int | Mapping[str, int | None] | Callable[[str], int | None]
 """A token limit: one number, a ``{model or glob: limit}`` mapping (``"*"`` = any other), or ``fn(model)``."""
@@ -367,7 +348,7 @@ class policy:  # used like a function: ``with llmfinops.policy(...)`` / ``@llmfi
             p._token = None
             return p
 
-        if inspect.iscoroutinefunction(func):
+        if is_coroutine_function(func):
 
             @functools.wraps(func)
             async def awrapper(*args: Any, **kwargs: Any) -> Any:

@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -453,6 +452,8 @@ def default_price_table() -> PriceTable:
     if _default is None:
         with _default_lock:
             if _default is None:
+                from importlib import resources  # lazily: ~4 ms of imports
+
                 ref = resources.files("llmfinops.pricing").joinpath("data/prices.json")
                 _default = _from_data(json.loads(ref.read_text(encoding="utf-8")), "bundled prices.json")
     return _default
