@@ -400,12 +400,19 @@ def resolve(client: Policy | None) -> Resolved:
     """
     scope = _SCOPE.get()
     glob = _global
+    # Layers are immutable, so the merge of the same three objects is always the same. Keyed by
+    # identity (a Policy may hold unhashable limits); the entry keeps the layers alive, so an id
+    # is never reused while its entry exists.
+    key = (id(scope), id(client), id(glob))
+    hit = _resolved.get(key)
+    if hit is not None and hit[0] is scope and hit[1] is client and hit[2] is glob:
+        return hit[3]
     out_lim, out_src = _pick("max_output_tokens", scope, client, glob)
     in_lim, in_src = _pick("max_input_tokens", scope, client, glob)
     cache, _ = _pick("cache", scope, client, glob)
     fp, _ = _pick("fingerprint", scope, client, glob)
     lint, _ = _pick("lint", scope, client, glob)
-    return Resolved(
+    r = Resolved(
         max_output_tokens=out_lim or None,
         max_output_source=out_src,
         max_input_tokens=in_lim or None,
@@ -414,3 +421,10 @@ def resolve(client: Policy | None) -> Resolved:
         fingerprint=fp is not False,
         lint=lint is not False,
     )
+    if len(_resolved) > 256:  # scopes are created per call site; keep the memo small
+        _resolved.clear()
+    _resolved[key] = (scope, client, glob, r)
+    return r
+
+
+_resolved: dict[tuple[int, int, int], tuple[Policy | None, Policy | None, Policy, Resolved]] = {}
