@@ -24,7 +24,7 @@ from ._anthropic import place_cache_breakpoints
 from ._caps import InputTooLarge, cap_output_tokens, check_input_tokens
 from ._lint import lint_prefix
 from ._openai import apply_openai_cache
-from ._prefix import prefix_fingerprint
+from ._prefix import part_digests, prefix_fingerprint, static_parts
 from ._settings import Policy, resolve
 
 _MARGIN = 1.2  # the estimator's margin for non-OpenAI tokenizers (llmfinops.tokens)
@@ -144,8 +144,15 @@ def _apply(state: CallState, client_policy: Policy | None) -> None:
         history = report.history_end
         notes.append(report.summary())
     fingerprint = None
+    parts: list[tuple[str, Any]] | None = None
+    digests: list[bytes] | None = None
+    if r.fingerprint or r.lint or r.cache is not None:
+        parts = static_parts(provider, endpoint, new)  # computed once for fingerprint and lint
+        digests = part_digests(parts)
     if r.fingerprint or (r.cache is not None and provider == "openai"):
-        fingerprint = prefix_fingerprint(new, provider=provider, endpoint=endpoint, cached_history=history)
+        fingerprint = prefix_fingerprint(
+            new, provider=provider, endpoint=endpoint, cached_history=history, parts=parts, digests=digests
+        )
         if r.fingerprint and fingerprint is not None:
             state.extra_fields["prefix_fingerprint"] = fingerprint
     if r.cache is not None and provider == "openai":
@@ -162,4 +169,4 @@ def _apply(state: CallState, client_policy: Policy | None) -> None:
         text = "; ".join(notes)
         state.extra_fields["policy"] = f"{prev}; {text}" if prev else text
     if r.lint:
-        lint_prefix(body, provider=provider, endpoint=endpoint)
+        lint_prefix(body, provider=provider, endpoint=endpoint, parts=parts, digests=digests)

@@ -86,7 +86,7 @@ _MAX_SEEN = 4096
 _MAX_TEMPLATES = 1024
 
 _lock = threading.Lock()
-_seen: dict[bytes, None] = {}
+_seen: dict[tuple[str, bytes], None] = {}
 _templates: dict[bytes, tuple[str, ...]] = {}
 
 
@@ -250,7 +250,7 @@ def _template(location: str, text: str, findings: list[Finding]) -> bytes:
     return canonical_digest("".join(pieces))
 
 
-def _remember_seen(key: bytes) -> None:
+def _remember_seen(key: tuple[str, bytes]) -> None:
     with _lock:
         if len(_seen) >= _MAX_SEEN:
             _seen.pop(next(iter(_seen)))
@@ -268,7 +268,14 @@ def _fix(provider: str) -> str:
     )
 
 
-def lint_prefix(body: Mapping[str, Any], *, provider: str, endpoint: str | None = None) -> list[Finding]:
+def lint_prefix(
+    body: Mapping[str, Any],
+    *,
+    provider: str,
+    endpoint: str | None = None,
+    parts: list[tuple[str, Any]] | None = None,
+    digests: list[bytes] | None = None,
+) -> list[Finding]:
     """Lint the static prefix of a request, warning (:class:`CacheBusterWarning`) once per template.
 
     Returns the findings reported for this call: a certain cache buster, or a value seen to
@@ -285,8 +292,12 @@ def lint_prefix(body: Mapping[str, Any], *, provider: str, endpoint: str | None 
         ['request id']
     """
     reported: list[Finding] = []
-    for location, value in static_parts(provider, endpoint, body):
-        key = canonical_digest(location, value)
+    if parts is None:
+        parts = static_parts(provider, endpoint, body)
+    if digests is None:
+        digests = [canonical_digest(value) for _, value in parts]
+    for (location, value), digest in zip(parts, digests, strict=True):
+        key = (location, digest)
         if key in _seen:
             continue
         _remember_seen(key)

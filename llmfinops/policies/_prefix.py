@@ -11,8 +11,9 @@ The *static* prefix is what should be identical across requests of one prompt te
 
 from __future__ import annotations
 
-__all__ = ["history_end", "prefix_fingerprint", "static_parts"]
+__all__ = ["history_end", "part_digests", "prefix_fingerprint", "static_parts"]
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -111,12 +112,24 @@ def history_end(body: Mapping[str, Any]) -> tuple[int, int] | None:
     return None
 
 
+def part_digests(parts: list[tuple[str, Any]]) -> list[bytes]:
+    """One canonical digest per static part's value; shared by the fingerprint and the lint.
+
+    Example:
+        >>> len(part_digests([("system", "Be brief.")])[0])
+        16
+    """
+    return [canonical_digest(value) for _, value in parts]
+
+
 def prefix_fingerprint(
     body: Mapping[str, Any],
     *,
     provider: str,
     endpoint: str | None = None,
     cached_history: tuple[int, int] | None = None,
+    parts: list[tuple[str, Any]] | None = None,
+    digests: list[bytes] | None = None,
 ) -> str | None:
     """A short stable hash of the cacheable prefix (``None`` when the request has none).
 
@@ -130,6 +143,8 @@ def prefix_fingerprint(
         endpoint: OpenAI endpoint (``chat.completions`` default, ``responses``).
         cached_history: Anthropic ``(message, block)`` end of the cached history
             (default: found from the body's ``cache_control`` markers).
+        parts: ``static_parts(provider, endpoint, body)`` when the caller already has them.
+        digests: ``part_digests(parts)`` when the caller already has them.
 
     Example:
         >>> text = "You are a support agent."
@@ -139,7 +154,8 @@ def prefix_fingerprint(
         >>> len(a), a == b
         (12, True)
     """
-    parts = static_parts(provider, endpoint, body)
+    if parts is None:
+        parts = static_parts(provider, endpoint, body)
     hist = None
     if provider == "anthropic":
         end = cached_history if cached_history is not None else history_end(body)
@@ -155,5 +171,7 @@ def prefix_fingerprint(
             hist = hex_digest(canonical_digest(head), 8)
     if not parts and hist is None:
         return None
-    static = hex_digest(canonical_digest(*(v for _, v in parts)), 12)
+    if digests is None:
+        digests = part_digests(parts)
+    static = hex_digest(hashlib.blake2b(b"".join(digests), digest_size=16).digest(), 12)
     return static if hist is None else f"{static}.{hist}"

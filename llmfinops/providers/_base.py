@@ -2,21 +2,55 @@
 
 from __future__ import annotations
 
-__all__ = ["StainlessSpec", "StreamObserver", "delta_text", "field", "int_field", "response_text"]
+__all__ = ["StainlessSpec", "StreamObserver", "delta_text", "field", "int_field", "response_text", "view"]
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from llmfinops._recorder import CallState, ClientRuntime
 
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 def field(obj: Any, name: str) -> Any:
-    """Read ``name`` from an SDK model or a plain dict (tolerant of SDK drift)."""
+    """Read ``name`` from an SDK model or a plain dict (tolerant of SDK drift).
+
+    A field the installed SDK does not define is ``None``, found without ``getattr``: on a
+    pydantic model a missing attribute goes through ``__getattr__`` and an exception (~5 µs).
+    Fields newer than the SDK (``__pydantic_extra__``) and class-level properties are found.
+    """
     if obj is None:
         return None
     if isinstance(obj, dict):
         return obj.get(name)
-    return getattr(obj, name, None)
+    d = getattr(obj, "__dict__", None)
+    if d is None:
+        return getattr(obj, name, None)
+    if name in d:
+        return d[name]
+    extra = getattr(obj, "__pydantic_extra__", None)
+    if extra and name in extra:
+        return extra[name]
+    return getattr(obj, name, None) if hasattr(type(obj), name) else None
+
+
+def view(obj: Any) -> Mapping[str, Any]:
+    """The fields of an SDK model (or a dict) as a mapping: missing fields are absent, not errors.
+
+    Reading ``__dict__`` avoids one attribute lookup per field, and pydantic's slow
+    ``__getattr__`` path (an exception) for every field the SDK model does not define. Fields the
+    installed SDK does not know yet (``__pydantic_extra__``) are included.
+    """
+    if isinstance(obj, dict):
+        return obj
+    d = getattr(obj, "__dict__", None)
+    if not isinstance(d, dict):
+        return _EMPTY
+    extra = getattr(obj, "__pydantic_extra__", None)
+    return {**d, **extra} if extra else d
 
 
 def int_field(obj: Any, name: str) -> int:

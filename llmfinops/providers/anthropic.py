@@ -46,7 +46,7 @@ from anthropic import NotGiven, Omit
 from llmfinops._context import current_tags
 from llmfinops._internal import handle_internal_errors
 from llmfinops._recorder import CallState, ClientRuntime
-from llmfinops.providers._base import field
+from llmfinops.providers._base import field, view
 from llmfinops.providers._stainless import patch_stainless
 from llmfinops.usage import Usage
 
@@ -88,22 +88,6 @@ def is_client(obj: object) -> bool:
     return False
 
 
-def _view(obj: Any) -> Mapping[str, Any]:
-    """The fields of an SDK model (or a dict) as a mapping: missing fields are absent, not errors.
-
-    Reading ``__dict__`` avoids one attribute lookup per field, and pydantic's slow
-    ``__getattr__`` path (an exception) for every field the SDK model does not define. Fields the
-    installed SDK does not know yet (``__pydantic_extra__``) are included.
-    """
-    if isinstance(obj, dict):
-        return obj
-    d = getattr(obj, "__dict__", None)
-    if not isinstance(d, dict):
-        return _EMPTY
-    extra = getattr(obj, "__pydantic_extra__", None)
-    return {**d, **extra} if extra else d
-
-
 def _int(v: Any) -> int:
     return v if isinstance(v, int) else 0
 
@@ -111,7 +95,7 @@ def _int(v: Any) -> int:
 def _ttl_split(cache_creation: Any) -> dict[str, int] | None:
     if cache_creation is None:
         return None
-    cc = _view(cache_creation)
+    cc = view(cache_creation)
     t5 = _int(cc.get("ephemeral_5m_input_tokens"))
     t1 = _int(cc.get("ephemeral_1h_input_tokens"))
     if not (t5 or t1):
@@ -131,7 +115,7 @@ def extract_usage(usage: Any) -> Usage:
         >>> (u.input_tokens, u.cache_read_tokens, u.cache_write_tokens, u.cache_write_by_ttl, u.modifiers)
         (1320, 1000, 300, {'5m': 100, '1h': 200}, {'speed': 'fast'})
     """
-    f = _view(usage)
+    f = view(usage)
     inp = _int(f.get("input_tokens"))
     read = _int(f.get("cache_read_input_tokens"))
     write = _int(f.get("cache_creation_input_tokens"))
@@ -145,7 +129,7 @@ def extract_usage(usage: Any) -> Usage:
         cache_write_tokens=write,
         cache_write_by_ttl=split,
         output_tokens=_int(f.get("output_tokens")),
-        reasoning_tokens=0 if details is None else _int(_view(details).get("thinking_tokens")),
+        reasoning_tokens=0 if details is None else _int(view(details).get("thinking_tokens")),
     )
     tier = f.get("service_tier")
     if isinstance(tier, str):
@@ -258,7 +242,7 @@ def _set_usage(state: CallState, usage: Any) -> None:
     """Replace what ``state`` knows about usage (cumulative semantics: never add)."""
     u = extract_usage(usage)
     state.usage = u
-    iterations = _view(usage).get("iterations")
+    iterations = view(usage).get("iterations")
     state.hops = _iteration_hops(state, u, iterations) if iterations else None
     state.http_requests = 1  # iterations are priced parts of one request, not extra requests
     if u.cache_write_tokens and state.cache_write_ttl is None:
@@ -322,7 +306,7 @@ class _MessageObserver:
         if usage is None:
             return
         raw = self._raw
-        f = _view(usage)
+        f = view(usage)
         for name in _STREAM_USAGE_FIELDS:
             v = f.get(name)
             if v is not None:

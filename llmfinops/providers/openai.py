@@ -20,7 +20,7 @@ from llmfinops._recorder import CallState, ClientRuntime
 from llmfinops.tokens import estimate_prompt_tokens, estimate_tokens
 from llmfinops.usage import Usage
 
-from ._base import field, int_field
+from ._base import field, int_field, view
 from ._stainless import patch_stainless
 
 PROVIDER = "openai"
@@ -53,28 +53,26 @@ def extract_usage(usage: Any) -> Usage:
         >>> (u.input_tokens, u.cache_read_tokens, u.output_tokens, u.reasoning_tokens)
         (1200, 1024, 300, 200)
     """
-    if isinstance(usage, dict):
-        usage = _Dict(usage)
-    inp = getattr(usage, "prompt_tokens", None)
+    f = view(usage)
+    inp = f.get("prompt_tokens")
     if inp is None:
-        inp = getattr(usage, "input_tokens", None)
-    out = getattr(usage, "completion_tokens", None)
+        inp = f.get("input_tokens")
+    out = f.get("completion_tokens")
     if out is None:
-        out = getattr(usage, "output_tokens", None)
-    details = getattr(usage, "prompt_tokens_details", None) or getattr(usage, "input_tokens_details", None)
+        out = f.get("output_tokens")
+    details = f.get("prompt_tokens_details") or f.get("input_tokens_details")
     cached = write = 0
     by_ttl: dict[str, int] | None = None
     if details is not None:
-        if isinstance(details, dict):
-            details = _Dict(details)
-        cached = getattr(details, "cached_tokens", None) or 0
-        write = getattr(details, "cache_write_tokens", None) or 0
-        wd = getattr(details, "cache_write_tokens_details", None)
+        d = view(details)
+        cached = d.get("cached_tokens") or 0
+        write = d.get("cache_write_tokens") or 0
+        wd = d.get("cache_write_tokens_details")
         if wd is not None:
             t30, t12 = int_field(wd, "ttl_30m_tokens"), int_field(wd, "ttl_12h_tokens")
             if t30 or t12:
                 by_ttl = {"30m": t30, "12h": t12}
-    od = getattr(usage, "completion_tokens_details", None) or getattr(usage, "output_tokens_details", None)
+    od = f.get("completion_tokens_details") or f.get("output_tokens_details")
     return Usage(
         input_tokens=inp if isinstance(inp, int) else 0,
         cache_read_tokens=cached if isinstance(cached, int) else 0,
@@ -99,20 +97,17 @@ class _Dict:
 
 
 def _from_response(state: CallState, resp: Any) -> None:
-    if isinstance(resp, dict):
-        resp = _Dict(resp)
-        rid = None
-    else:
-        rid = getattr(resp, "_request_id", None)
-    model = getattr(resp, "model", None)
+    f = view(resp)
+    model = f.get("model")
     if isinstance(model, str):
         state.response_model = model
     if state.request_id is None:
-        state.request_id = rid or getattr(resp, "id", None)
-    usage = getattr(resp, "usage", None)
+        rid = None if isinstance(resp, dict) else getattr(resp, "_request_id", None)
+        state.request_id = rid or f.get("id")
+    usage = f.get("usage")
     if usage is not None:
         u = extract_usage(usage)
-        tier = getattr(resp, "service_tier", None)
+        tier = f.get("service_tier")
         u.service_tier = tier if isinstance(tier, str) else None
         state.usage = u
 
