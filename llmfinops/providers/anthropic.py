@@ -37,8 +37,7 @@ from __future__ import annotations
 
 __all__ = ["PROVIDER", "extract_usage", "is_client", "patch", "requested_cache_ttl"]
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from types import MappingProxyType
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from anthropic import NotGiven, Omit
@@ -56,7 +55,6 @@ PROVIDER = "anthropic"
 _MESSAGES_URL = "/v1/messages"
 _BATCHES_PATH = "/messages/batches/"
 _DEFAULT_TTL = "5m"
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
 _MAIN_ITERATIONS = frozenset({"message", "fallback_message"})
 _UNSET = (Omit, NotGiven)
 # Raw usage fields a stream accumulates; ``message_delta`` values overwrite ``message_start`` ones.

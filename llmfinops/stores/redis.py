@@ -24,6 +24,12 @@ from __future__ import annotations
 
 __all__ = ["RedisStore"]
 
+import hashlib
+import os
+import threading
+import time
+import weakref
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -142,15 +148,47 @@ return 1
 """
 
 
-def _num(v: Any) -> int:
-    return int(v.decode() if isinstance(v, bytes) else v)
+def _sha(script: str) -> str:
+    return hashlib.sha1(script.encode()).hexdigest()  # Redis names scripts by SHA-1
+
+
+_SCRIPTS = (_RESERVE, _COMMIT, _USAGE, _ALERT)
+_RESERVE_SHA, _COMMIT_SHA, _USAGE_SHA, _ALERT_SHA = map(_sha, _SCRIPTS)
+
+_IDLE_CHECK = 1.0
+"""A pooled connection idle for longer than this many seconds is checked for a server-side close
+(one non-blocking peek) before it is used; a busy store never pays for the check."""
+
+_stores: weakref.WeakSet[RedisStore] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    # A forked child must not talk on its parent's sockets: drop them (the parent keeps its own).
+    for store in list(_stores):
+        store._forget_connections()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 class RedisStore:
     """Budget counters in Redis, updated by atomic Lua scripts.
 
+    One store operation is one ``EVALSHA`` round trip. When the store builds its own client
+    (from ``url``) it sends through a small private connection pool of its own (one connection
+    per concurrent caller, checked out with a lock-free pop), skipping redis-py's per-command
+    machinery; a ``client`` you pass is used as it is (its pool, retry policy, Cluster...).
+
+    An operation that fails once its command may have reached the server (timeout, connection
+    reset) is **not** retried, so a reservation or a charge is never applied twice; the error
+    goes to the budget's ``on_store_error`` policy. A connection that sat idle is checked for a
+    server-side close before use, and a script missing from the server (restart,
+    ``SCRIPT FLUSH``) is loaded again and re-run, both safe because nothing ran.
+
     Args:
-        url: ``redis://host:port/db`` (``rediss://`` for TLS). Ignored when ``client`` is given.
+        url: ``redis://host:port/db`` (``rediss://`` for TLS, ``unix:///path/redis.sock?db=0``
+            for a unix domain socket, the fastest on one machine). Ignored when ``client`` is given.
         client: A ready ``redis.Redis`` client (any ``decode_responses`` setting).
         prefix: Prefix of every key (default ``"{llmfinops}:"``, a Cluster hash tag).
         socket_timeout: Seconds before a Redis operation gives up (URL clients only). A
@@ -161,6 +199,7 @@ class RedisStore:
 
     Example:
         >>> store = RedisStore("redis://127.0.0.1:6379/0", prefix="{myapp}:")  # doctest: +SKIP
+        >>> store = RedisStore("unix:///run/redis/redis.sock?db=0")  # doctest: +SKIP
     """
 
     def __init__(
@@ -183,14 +222,93 @@ class RedisStore:
                 url or "redis://localhost:6379/0",
                 socket_timeout=socket_timeout,
                 socket_connect_timeout=socket_timeout,
+                socket_keepalive=True,
             )
         self.client = client
         self.prefix = prefix
-        self._reserve = client.register_script(_RESERVE)
-        self._commit = client.register_script(_COMMIT)
-        self._usage = client.register_script(_USAGE)
-        self._alert = client.register_script(_ALERT)
+        self._scripts = {_sha(t): t for t in _SCRIPTS}
+        self._no_script: type[Exception] = redis.exceptions.NoScriptError
+        self._dead: tuple[type[BaseException], ...] = (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            OSError,
+        )
+        # Our own pool only for a plain client we built (same connection class and settings).
+        pool = getattr(client, "connection_pool", None)
+        self._pool_kwargs: dict[str, Any] | None = None
+        if self._owns_client and type(pool) is redis.ConnectionPool and getattr(pool, "cache", None) is None:
+            self._connection_class: Any = pool.connection_class
+            self._pool_kwargs = dict(pool.connection_kwargs)
+        self._pack: Any = None
+        if self._pool_kwargs is not None and self._pool_kwargs.get("encoding", "utf-8") == "utf-8":
+            try:
+                from hiredis import pack_command
 
+                self._pack = pack_command
+            except ImportError:  # pragma: no cover - redis-py's own packer then
+                pass
+        self._free: deque[tuple[Any, float]] = deque()
+        self._made: list[Any] = []
+        self._made_lock = threading.Lock()
+        _stores.add(self)
+
+    # -- transport ---------------------------------------------------------------------------------
+    def _eval(self, sha: str, keys: list[str], args: list[Any]) -> Any:
+        """``EVALSHA sha`` with ``keys`` and ``args``: one round trip (plus ``SCRIPT LOAD`` once)."""
+        if self._pool_kwargs is None:
+            try:
+                return self.client.evalsha(sha, len(keys), *keys, *args)
+            except self._no_script:
+                self.client.script_load(self._scripts[sha])
+                return self.client.evalsha(sha, len(keys), *keys, *args)
+        try:
+            conn, used = self._free.pop()
+        except IndexError:
+            conn, used = self._connect(), 0.0
+        try:
+            if time.monotonic() - used > _IDLE_CHECK:
+                self._check(conn)
+            cmd = ("EVALSHA", sha, len(keys), *keys, *args)
+            packed = (self._pack(cmd),) if self._pack is not None else conn.pack_command(*cmd)
+            conn.send_packed_command(packed, check_health=False)
+            try:
+                res = conn.read_response()
+            except self._no_script:
+                conn.send_command("SCRIPT", "LOAD", self._scripts[sha], check_health=False)
+                conn.read_response()
+                conn.send_packed_command(packed, check_health=False)
+                res = conn.read_response()
+        except BaseException:
+            # redis-py already dropped the socket when it failed mid-command (not for a script
+            # error, after which the connection is in sync); it reconnects on its next use.
+            self._free.append((conn, 0.0))
+            raise
+        self._free.append((conn, time.monotonic()))
+        return res
+
+    def _connect(self) -> Any:
+        conn = self._connection_class(**self._pool_kwargs)  # type: ignore[arg-type]
+        with self._made_lock:
+            self._made.append(conn)
+        return conn
+
+    def _check(self, conn: Any) -> None:
+        """Drop the socket of an idle connection the server closed (or that has stray data)."""
+        if getattr(conn, "_sock", None) is None:
+            return
+        try:
+            stale = conn.can_read()
+        except self._dead:
+            stale = True
+        if stale:
+            conn.disconnect()
+
+    def _forget_connections(self) -> None:
+        self._free = deque()
+        with self._made_lock:
+            self._made = []
+
+    # -- the store protocol ------------------------------------------------------------------------
     def reserve(self, lines: Sequence[Line], *, now: float, hold: float) -> Reservation | Refusal:
         """See :meth:`~llmfinops.stores.BudgetStore.reserve`."""
         deadline = hold_deadline(now, hold)
@@ -203,10 +321,10 @@ class RedisStore:
                 max(int(line.ttl), 1),
                 line.rolling,
             )
-        res = self._reserve(keys=[p + line.counter for line in lines], args=args)
-        if _num(res[0]) == 0:
-            return Refusal(index=_num(res[1]) - 1, spent=_num(res[2]), reserved=_num(res[3]))
-        return Reservation(lines=tuple(lines), deadline=deadline, totals=tuple(_num(v) for v in res[1:]))
+        res = self._eval(_RESERVE_SHA, [p + line.counter for line in lines], args)
+        if int(res[0]) == 0:
+            return Refusal(index=int(res[1]) - 1, spent=int(res[2]), reserved=int(res[3]))
+        return Reservation(lines=tuple(lines), deadline=deadline, totals=tuple(map(int, res[1:])))
 
     def commit(self, reservation: Reservation, actual: Sequence[int], *, now: float) -> tuple[int, ...]:
         """See :meth:`~llmfinops.stores.BudgetStore.commit`."""
@@ -215,8 +333,8 @@ class RedisStore:
         args: list[Any] = [repr(float(now)), reservation.deadline]
         for line, amount in zip(lines, actual, strict=True):
             args += (line.amount, int(amount), max(int(line.ttl), 1), line.rolling)
-        res = self._commit(keys=[p + line.counter for line in lines], args=args)
-        return tuple(_num(v) for v in res)
+        res = self._eval(_COMMIT_SHA, [p + line.counter for line in lines], args)
+        return tuple(map(int, res))
 
     def release(self, reservation: Reservation, *, now: float) -> None:
         """See :meth:`~llmfinops.stores.BudgetStore.release`."""
@@ -225,22 +343,30 @@ class RedisStore:
 
     def usage(self, counter: str, *, now: float, rolling: int = 0) -> tuple[int, int]:
         """See :meth:`~llmfinops.stores.BudgetStore.usage`."""
-        res = self._usage(keys=[self.prefix + counter], args=[repr(float(now)), rolling])
-        return _num(res[0]), _num(res[1])
+        res = self._eval(_USAGE_SHA, [self.prefix + counter], [repr(float(now)), rolling])
+        return int(res[0]), int(res[1])
 
     def mark_alert(self, name: str, *, now: float, ttl: int) -> bool:
         """See :meth:`~llmfinops.stores.BudgetStore.mark_alert`."""
         until = repr(float(now) + ttl)
         return bool(
-            _num(self._alert(keys=[self.prefix + "alert|" + name], args=[now, max(int(ttl), 1), until]))
+            int(self._eval(_ALERT_SHA, [self.prefix + "alert|" + name], [now, max(int(ttl), 1), until]))
         )
 
     def close(self) -> None:
         """Close the connections of a client this store created (a client you passed in stays open)."""
+        with self._made_lock:
+            made, self._made = self._made, []
+        self._free = deque()
+        for conn in made:
+            conn.disconnect()
         if self._owns_client:
             self.client.close()
 
     def __repr__(self) -> str:
         kwargs = getattr(getattr(self.client, "connection_pool", None), "connection_kwargs", {})
-        where = f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
+        if "path" in kwargs:
+            where = f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
+        else:
+            where = f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
         return f"RedisStore({where!r}, prefix={self.prefix!r})"
