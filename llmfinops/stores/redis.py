@@ -10,6 +10,11 @@ Amounts are integers (nano-USD for money) added with ``HINCRBY``, exact to 64 bi
 limit comparison runs on Lua doubles: exact up to 2**53 nano-USD (about $9 million per
 counter and window), off by a few nano-dollars beyond that.
 
+Each operation is one ``EVALSHA`` round trip (``SCRIPT LOAD`` again only after a server
+restart or ``SCRIPT FLUSH``). A store built from a URL (``redis://``, ``rediss://`` or
+``unix://``) sends on a small connection pool of its own, skipping redis-py's per-command
+machinery; an operation that may have reached the server is never retried.
+
 Keys start with ``prefix`` (default ``"{llmfinops}:"``); the braces are a Redis Cluster
 hash tag, so every key of a reservation lives in one slot and the scripts run on Cluster.
 
@@ -114,16 +119,19 @@ for i = 1, #KEYS do
     local left = redis.call('HINCRBY', k, hf, '-' .. ARGV[b + 1])
     if left <= 0 then redis.call('HDEL', k, hf) end
   end
-  if ARGV[b + 2] ~= '0' then
-    local sf = 's'
-    if rolling > 0 then
+  local spent
+  if rolling > 0 then
+    if ARGV[b + 2] ~= '0' then
       local size = math.max(math.floor(rolling / SLOTS), 1)
-      sf = 's' .. string.format('%.0f', math.floor(now / size))
+      redis.call('HINCRBY', k, 's' .. string.format('%.0f', math.floor(now / size)), ARGV[b + 2])
     end
-    redis.call('HINCRBY', k, sf, ARGV[b + 2])
+    spent = live(k, now, rolling)
+  elseif ARGV[b + 2] ~= '0' then
+    spent = redis.call('HINCRBY', k, 's', ARGV[b + 2])
+  else
+    spent = tonumber(redis.call('HGET', k, 's') or '0')
   end
   redis.call('EXPIRE', k, ARGV[b + 3])
-  local spent = live(k, now, rolling)
   out[i] = string.format('%.0f', spent)
 end
 return out
@@ -222,7 +230,6 @@ class RedisStore:
                 url or "redis://localhost:6379/0",
                 socket_timeout=socket_timeout,
                 socket_connect_timeout=socket_timeout,
-                socket_keepalive=True,
             )
         self.client = client
         self.prefix = prefix

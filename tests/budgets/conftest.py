@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -59,7 +64,49 @@ def client(mock: OpenAIMock) -> Any:
 StoreFactory = Callable[[], BudgetStore]
 
 
-@pytest.fixture(params=["memory", "diskcache", "redis"])
+@pytest.fixture(scope="session")
+def redis_unix_url() -> Iterator[str]:
+    """A second ``redis-server`` listening only on a unix domain socket (``unix://...?db=0``)."""
+    binary = shutil.which("redis-server")
+    try:
+        import redis
+    except ImportError:
+        redis = None  # type: ignore[assignment]
+    if binary is None or redis is None:
+        msg = "redis-server and the redis package are required for the Redis tests"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    with tempfile.TemporaryDirectory(prefix="lfo-redis-") as workdir:  # short: sun_path <= 107 bytes
+        sock = os.path.join(workdir, "redis.sock")
+        proc = subprocess.Popen(
+            [
+                *(binary, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700"),
+                *("--save", "", "--appendonly", "no", "--dir", workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"unix://{sock}?db=0"
+        try:
+            client = redis.Redis.from_url(url)
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    client.ping()
+                    break
+                except (redis.ConnectionError, FileNotFoundError):
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        pytest.fail("redis-server did not start on a unix socket")
+                    time.sleep(0.02)
+            client.close()
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(params=["memory", "diskcache", "redis", "redis-unix", "redis-client"])
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """Builds handles on ONE backend per test: every handle sees the same counters (memory: same object)."""
     made: list[BudgetStore] = []
@@ -79,19 +126,28 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
             return s
 
     else:
-        url = request.getfixturevalue("redis_url")
+        # "redis": a URL store on TCP (its own lean connection pool); "redis-unix": the same on a
+        # unix socket; "redis-client": a client passed in (redis-py's own pool and command path).
+        url = request.getfixturevalue("redis_unix_url" if kind == "redis-unix" else "redis_url")
+        import redis
+
         from llmfinops.stores.redis import RedisStore
 
         prefix = "{t" + uuid.uuid4().hex[:12] + "}:"
 
         def factory() -> BudgetStore:
-            s = RedisStore(url, prefix=prefix)
+            if kind == "redis-client":
+                s = RedisStore(client=redis.Redis.from_url(url, decode_responses=True), prefix=prefix)
+            else:
+                s = RedisStore(url, prefix=prefix)
             made.append(s)
             return s
 
     yield factory
     for s in made:
         s.close()
+        if kind == "redis-client":
+            s.client.close()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
