@@ -43,7 +43,8 @@ _listeners: list[Callable[[CallRecord], None]] = []
 GLOBAL_BEFORE_CALL: list[Callable[[CallState], None]] = []
 """Before-call hooks for every wrapped client, run after the client's own (budgets install here)."""
 GLOBAL_AFTER_CALL: list[Callable[[CallState, CallRecord], None]] = []
-"""After-call hooks for every wrapped client, run after the client's own."""
+"""After-call hooks for every wrapped client, run after the client's own. While any is installed,
+every record is built on the caller's thread; prefer :meth:`CallState.on_record` per call."""
 GLOBAL_CALL_ABORTED: list[Callable[[CallState, BaseException], None]] = []
 """Run when a before-call hook refuses a call (nothing is sent): earlier hooks release what they hold."""
 RECORD_ENRICHERS: list[Callable[[CallState, dict[str, Any]], None]] = []
@@ -199,17 +200,20 @@ class CallState:
 
     __slots__ = (
         "adapter_data",
+        "after_record",
         "attempts",
         "body",
         "cache_write_ttl",
         "captured",
         "completion_parts",
         "done",
+        "end",
         "endpoint",
         "error_statuses",
         "estimator",
         "extra_cost",
         "extra_fields",
+        "finish_cfg",
         "first_token_at",
         "hops",
         "http_requests",
@@ -275,9 +279,15 @@ class CallState:
         """Set by a stream observer: estimates usage when a stream ends before the provider reported it."""
         self.scratch: dict[str, Any] = {}
         """Per-call data of hooks (e.g. a budget's reservation ids)."""
+        self.after_record: list[Callable[[CallState, CallRecord], None]] | None = None
+        """After-call hooks of this call only (see :meth:`on_record`)."""
         self.adapter_data: Any = None
         """Private to the provider adapter (e.g. whether it injected ``include_usage``)."""
         self.done = False
+        self.end = 0.0
+        """Monotonic time the call ended (set by :meth:`finish`)."""
+        self.finish_cfg: Config | None = None
+        """The configuration in force when the call ended (a deferred record is built with it)."""
 
     # -- feeding ----------------------------------------------------------------------------
     def mark_first_token(self) -> None:
@@ -291,14 +301,55 @@ class CallState:
             self.hops = []
         self.hops.append((usage, model))
 
+    def on_record(self, hook: Callable[[CallState, CallRecord], None]) -> None:
+        """Run ``hook(state, record)`` on the caller's thread when this call's record is built.
+
+        For a before-call hook that must see the outcome of the calls it acted on (a budget
+        reconciling its reservation). Unlike a global after-call hook, it keeps only this
+        call's record on the caller's thread; other calls still have theirs built off the
+        call path.
+        """
+        if self.after_record is None:
+            self.after_record = []
+        self.after_record.append(hook)
+
     # -- finishing --------------------------------------------------------------------------
-    def finish(self, *, error: BaseException | None = None, partial: bool = False) -> CallRecord | None:
-        """Build and dispatch the record. Idempotent: only the first call does anything."""
+    def finish(
+        self, *, error: BaseException | None = None, partial: bool = False, sync: bool = False
+    ) -> CallRecord | None:
+        """End the call: build and dispatch its record. Idempotent: only the first call does anything.
+
+        When nothing on the caller's side needs the record now (no listener, no after-call
+        hook such as a budget's reconciliation, no cascade hop, no content capture) and the
+        call completed normally, the record is built on the background writer thread instead:
+        the caller only notes the end time and queues this state. Pricing and record
+        construction then run in a batch, off the call path. Otherwise (or with ``sync=True``)
+        the record is built here and returned.
+        """
         if self.done:
             return None
         self.done = True
         try:
             cfg = get_config()
+            self.end = cfg.clock.monotonic()
+            self.finish_cfg = cfg
+            for enrich in RECORD_ENRICHERS:
+                enrich(self, self.extra_fields)
+            runtime = self.runtime
+            if (
+                not sync
+                and error is None
+                and not partial
+                and not _listeners
+                and not runtime.after_call
+                and not GLOBAL_AFTER_CALL
+                and self.after_record is None
+                and not cfg.capture_content
+                and (self.usage is not None or self.hops)
+                and not (self.scratch and DEFER_DISPATCH in self.scratch)
+            ):
+                runtime.writer(cfg).submit(self)
+                return None
             rec = self._build(cfg, error, partial)
         except Exception:  # never into the user's call (a try block is cheaper than a context manager)
             report_internal("record")
@@ -314,8 +365,8 @@ class CallState:
                 report_internal("defer")
         # Each consumer is isolated: a failing hook must not cost the record its sinks.
         for hook in (
-            (*self.runtime.after_call, *GLOBAL_AFTER_CALL)
-            if (self.runtime.after_call or GLOBAL_AFTER_CALL)
+            (*self.runtime.after_call, *(self.after_record or ()), *GLOBAL_AFTER_CALL)
+            if (self.runtime.after_call or self.after_record or GLOBAL_AFTER_CALL)
             else ()
         ):
             try:
@@ -325,6 +376,18 @@ class CallState:
         if not deferred:
             _dispatch(self.runtime, cfg, rec)
         return rec
+
+    def materialize(self) -> CallRecord | None:
+        """Build the record of a call whose :meth:`finish` deferred it (the writer thread calls this).
+
+        ``None`` (and an internal-error report) if it cannot be built.
+        """
+        cfg = self.finish_cfg or get_config()
+        try:
+            return self._build(cfg, None, False)
+        except Exception:
+            report_internal("record")
+            return None
 
     def _total_usage(self) -> Usage | None:
         if self.hops:
@@ -354,7 +417,7 @@ class CallState:
         runtime = self.runtime
         table = runtime.table(cfg)
         usage = self._total_usage()
-        latency = (cfg.clock.monotonic() - self.start) * 1000.0
+        latency = ((self.end or cfg.clock.monotonic()) - self.start) * 1000.0
         estimated = False
         if usage is None and self.estimator is not None:
             # The stream was accepted (billing started) but ended before the provider reported
@@ -415,8 +478,6 @@ class CallState:
         if self.first_token_at is not None:
             ttft = (self.first_token_at - self.start) * 1000.0
         extra = self.extra_fields
-        for enrich in RECORD_ENRICHERS:
-            enrich(self, extra)
         if extra.get("cache_hit"):
             # Served from llmfinops' response cache: nothing was billed; what it would have
             # cost is the saving.

@@ -292,7 +292,7 @@ class BatchJob:
             state.usage = usage
             state.response_model = raw.response_model
             state.request_id = raw.request_id
-            return state.finish()
+            return state.finish(sync=True)
         except Exception as exc:
             _report(f"{self.provider}.batch_result", exc)
             return None

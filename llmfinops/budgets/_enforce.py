@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmfinops._config import get_config
 from llmfinops._internal import handle_internal_errors, logger, warn_once
-from llmfinops._recorder import GLOBAL_AFTER_CALL, GLOBAL_BEFORE_CALL, GLOBAL_CALL_ABORTED
+from llmfinops._recorder import GLOBAL_BEFORE_CALL, GLOBAL_CALL_ABORTED
 from llmfinops.exceptions import (
     BudgetExceeded,
     ConfigurationError,
@@ -137,7 +137,8 @@ def install() -> None:
     with _install_lock:
         if not _installed:
             GLOBAL_BEFORE_CALL.append(before_call)
-            GLOBAL_AFTER_CALL.append(after_call)
+            # after_call is registered per call (CallState.on_record) by the calls that hold
+            # something: records of calls outside every budget stay off the call path.
             # A hook running after ours may still refuse the call: release our hold then.
             GLOBAL_CALL_ABORTED.append(abort_call)
             _installed = True
@@ -370,6 +371,7 @@ def _enforce(state: CallState, settings: BudgetSettings, scopes: tuple[Any, ...]
     if not targets:
         if breakers:
             state.scratch[_SCRATCH] = _Hold(None, get_store(), (), None, (), None, breakers, 0.0)
+            state.on_record(after_call)
         return
     cfg = get_config()
     now = state.timestamp.timestamp()
@@ -511,6 +513,7 @@ def _reserve(
             return _blame(main[m.index], m, amounts[main[m.index].unit])
         main_res = m
     state.scratch[_SCRATCH] = _Hold(est, store, main, main_res, run, run_res, breakers, hold)
+    state.on_record(after_call)
     return None
 
 

@@ -6,9 +6,9 @@ any thread or task that inherits the context). The outcome is only known after s
 the enricher also offers the recorder a *deferred dispatch* (``state.scratch
 ["llmfinops.defer_dispatch"]``): a recorder that honours it hands the built record to the hop,
 which adds ``cascade_outcome`` and dispatches it to listeners and sinks when the hop ends.
-Budgets still reconcile immediately (after-call hooks are not deferred). A recorder without
-that support dispatches records at once without the outcome; the hop then collects them
-through a listener, and the outcome lives in the result and the stats.
+Budgets still reconcile immediately (after-call hooks are not deferred). No global listener
+is installed: a listener would force every record of the process onto the synchronous path
+(see ``CallState.finish``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from llmfinops._internal import handle_internal_errors
-from llmfinops._recorder import RECORD_ENRICHERS, add_listener
+from llmfinops._recorder import RECORD_ENRICHERS
 
 from ._types import Outcome
 
@@ -88,27 +88,13 @@ def _enrich(state: CallState, extra: dict[str, Any]) -> None:
     state.scratch[DEFER_DISPATCH_KEY] = hop.defer
 
 
-def _listen(rec: CallRecord) -> None:
-    hop = HOP.get()
-    if hop is not None and rec.cascade_id == hop.cascade_id and rec.cascade_step == hop.step:
-        hop.note(rec)
-
-
 def install_hooks() -> None:
-    # Idempotent, and re-checked per run: tests and apps may reset the global hook lists.
-    if _enrich in RECORD_ENRICHERS and _listen in _listeners():
+    """Install the record enricher (idempotent, re-checked per run: apps and tests may reset the list)."""
+    if _enrich in RECORD_ENRICHERS:
         return
     with _hooks_lock:
         if _enrich not in RECORD_ENRICHERS:
             RECORD_ENRICHERS.append(_enrich)
-        if _listen not in _listeners():
-            add_listener(_listen)
-
-
-def _listeners() -> list[Callable[[CallRecord], None]]:
-    from llmfinops import _recorder
-
-    return _recorder._listeners
 
 
 def sum_costs(records: Sequence[CallRecord]) -> Decimal | None:

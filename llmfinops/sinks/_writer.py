@@ -32,7 +32,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["BackgroundWriter", "DropRecord", "Overflow", "flush_all", "is_transient"]
+__all__ = ["BackgroundWriter", "DropRecord", "Overflow", "PendingRecord", "flush_all", "is_transient"]
 
 import atexit
 import collections
@@ -42,16 +42,29 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from llmfinops._internal import logger, warn_once
 from llmfinops.exceptions import ConfigurationError, RecordsDroppedWarning, SinkFailedWarning
+from llmfinops.records import CallRecord
 
 if TYPE_CHECKING:
-    from llmfinops.records import CallRecord
     from llmfinops.typing import Processor, Sink
 
 Overflow = Literal["drop_newest", "drop_oldest", "block"]
+
+
+class PendingRecord(Protocol):
+    """A record not built yet: the writer thread builds it (``materialize``) before the sinks see it.
+
+    A finished call whose record nobody needs synchronously is queued this way, so that
+    pricing and record construction run in batches on the writer thread, off the call path.
+    ``materialize`` returns ``None`` when the record cannot be built (it reports why itself).
+    """
+
+    def materialize(self) -> CallRecord | None:
+        """Build the record."""
+        ...
 
 # Errors that another attempt cannot fix: a bug in a sink or a record it cannot encode.
 _PERMANENT: tuple[type[BaseException], ...] = (
@@ -96,6 +109,19 @@ def is_transient(exc: BaseException) -> bool:
 
 
 _writers: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
+
+
+def _materialize(items: list[CallRecord | PendingRecord]) -> list[CallRecord]:
+    """Build the pending records of a batch (in place of the pending entries)."""
+    out: list[CallRecord] = []
+    for item in items:
+        if item.__class__ is CallRecord or isinstance(item, CallRecord):
+            out.append(item)
+        else:
+            rec = item.materialize()
+            if rec is not None:
+                out.append(rec)
+    return out
 
 
 class BackgroundWriter:
@@ -173,7 +199,7 @@ class BackgroundWriter:
         # Past this many queued records, submit() takes the slow path: wake the thread
         # early and apply the overflow policy at max_queue.
         self._high_water = max(1, min(batch_size, max_queue // 2))
-        self._queue: collections.deque[CallRecord] = collections.deque()
+        self._queue: collections.deque[CallRecord | PendingRecord] = collections.deque()
         self._wake = threading.Event()
         self._drain_lock = threading.RLock()
         self._count_lock = threading.Lock()
@@ -194,7 +220,7 @@ class BackgroundWriter:
         _writers.add(self)
 
     # -- hot path -------------------------------------------------------------------------------
-    def submit(self, record: CallRecord) -> None:
+    def submit(self, record: CallRecord | PendingRecord) -> None:
         """Queue a record; never blocks unless ``overflow="block"`` and the queue is full.
 
         Example:
@@ -210,7 +236,7 @@ class BackgroundWriter:
         if self._thread is None:
             self._start()
 
-    def _crowded(self, record: CallRecord) -> None:
+    def _crowded(self, record: CallRecord | PendingRecord) -> None:
         """Slow path of :meth:`submit`: the queue is past its high-water mark."""
         if self._thread is None:
             self._start()
@@ -301,15 +327,15 @@ class BackgroundWriter:
             q = self._queue
             size = self.batch_size
             while q:
-                batch: list[CallRecord] = []
-                append = batch.append
+                items: list[CallRecord | PendingRecord] = []
+                append = items.append
                 popleft = q.popleft
                 try:
                     for _ in range(min(len(q), size)):
                         append(popleft())
                 except IndexError:  # drop_oldest popped concurrently
                     pass
-                self._write(self._process(batch))
+                self._write(self._process(_materialize(items)))
 
     def _process(self, batch: list[CallRecord]) -> list[CallRecord]:
         if not self.processors:

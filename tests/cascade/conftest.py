@@ -1,8 +1,7 @@
-"""Cascade test fixtures: pinned clock, per-model scripted OpenAI answers, deferred-dispatch recorder."""
+"""Cascade test fixtures: pinned clock, per-model scripted OpenAI answers."""
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -13,77 +12,11 @@ import pytest
 
 import llmfinops
 from llmfinops import _recorder
-from llmfinops._config import get_config
-from llmfinops._internal import handle_internal_errors
-from llmfinops.cascade._hops import DEFER_DISPATCH_KEY
 from llmfinops.testing import FakeClock
 from llmfinops.testing._sse import json_response
 from llmfinops.testing.openai import chat_completion
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-
-def _dispatch(state: Any, cfg: Any, rec: Any) -> None:
-    for fn in _recorder._listeners:
-        try:
-            fn(rec)
-        except Exception:
-            with handle_internal_errors("listener"):
-                raise
-    try:
-        state.runtime.writer(cfg).submit(rec)
-    except Exception:
-        with handle_internal_errors("submit"):
-            raise
-
-
-def finish_with_defer(self: Any, *, error: BaseException | None = None, partial: bool = False) -> Any:
-    """``CallState.finish`` with the deferred-dispatch change proposed to the lead (see docs/cascade.md)."""
-    if self.done:
-        return None
-    self.done = True
-    try:
-        cfg = get_config()
-        rec = self._build(cfg, error, partial)
-    except Exception:
-        with handle_internal_errors("record"):
-            raise
-        return None
-    deferred = False
-    defer = self.scratch.get(DEFER_DISPATCH_KEY)
-    if defer is not None:
-        try:
-            deferred = bool(defer(rec, functools.partial(_dispatch, self, cfg)))
-        except Exception:
-            with handle_internal_errors("defer"):
-                raise
-    if not deferred:
-        for fn in _recorder._listeners:
-            try:
-                fn(rec)
-            except Exception:
-                with handle_internal_errors("listener"):
-                    raise
-    for hook in (*self.runtime.after_call, *_recorder.GLOBAL_AFTER_CALL):
-        try:
-            hook(self, rec)
-        except Exception:
-            with handle_internal_errors("after_call"):
-                raise
-    if not deferred:
-        try:
-            self.runtime.writer(cfg).submit(rec)
-        except Exception:
-            with handle_internal_errors("submit"):
-                raise
-    return rec
-
-
-@pytest.fixture(autouse=True)
-def _deferred_recorder(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Apply the proposed recorder change unless the recorder already has it."""
-    if not hasattr(_recorder, "DEFER_DISPATCH"):
-        monkeypatch.setattr(_recorder.CallState, "finish", finish_with_defer)
 
 
 @pytest.fixture(autouse=True)
