@@ -31,11 +31,11 @@ from types import MappingProxyType
 from typing import Any
 
 from ._config import Config, get_config
-from ._context import current_tags
+from ._context import _TAGS
 from ._internal import report_internal, warn_once
 from .exceptions import CostUnknownWarning, LLMFinOpsWarning, PriceNotFound, UsageExtractionFailedWarning
 from .pricing import Cost, PriceTable
-from .records import CallRecord
+from .records import CORE_FIELDS, RECORD_FIELDS, CallRecord, new_record
 from .sinks import BackgroundWriter, as_sink
 from .usage import Usage
 
@@ -155,7 +155,11 @@ class ClientRuntime:
     def prepare(self, state: CallState) -> None:
         """Strict-pricing check and before-call hooks; a refusal marks the state done without a record."""
         try:
-            self.check_priced(state.model)
+            strict = self.strict_pricing
+            if strict is None:
+                strict = get_config().strict_pricing
+            if strict:
+                self.check_priced(state.model)
             for hook in self.before_call:
                 hook(state)
             for hook in GLOBAL_BEFORE_CALL:
@@ -198,43 +202,38 @@ class ClientRuntime:
 class CallState:
     """Everything known about one metered call so far."""
 
-    __slots__ = (
-        "adapter_data",
-        "after_record",
-        "attempts",
-        "body",
-        "cache_write_ttl",
-        "captured",
-        "completion_parts",
-        "done",
-        "end",
-        "endpoint",
-        "error_statuses",
-        "estimator",
-        "extra_cost",
-        "extra_fields",
-        "finish_cfg",
-        "first_token_at",
-        "hops",
-        "http_requests",
-        "model",
-        "operation",
-        "request_id",
-        "request_max_tokens",
-        "response_model",
-        "runtime",
-        "scratch",
-        "start",
-        "stream",
-        "tag_snapshot",
-        "timestamp",
-        "usage",
-    )
+    # Attributes most calls never change live on the class: the constructor sets only what
+    # every call has (a dozen stores instead of thirty, on the call path). Mutable values are
+    # created per instance, or lazily by the code that changes them.
+    captured: dict[str, object] | None = None
+    """Values of :func:`add_context_capture` functions, taken when the call started."""
+    completion_parts: list[str] | None = None
+    """Response text seen so far (only when content capture is on)."""
+    attempts = 0
+    """HTTP attempts made so far (the SDK's retry loop)."""
+    usage: Usage | None = None
+    hops: list[tuple[Usage, str | None]] | None = None
+    extra_cost: Cost | None = None
+    http_requests: int | None = None
+    """Billed HTTP requests behind the call when an adapter knows it (default: one per hop, >= 1)."""
+    response_model: str | None = None
+    request_id: str | None = None
+    first_token_at: float | None = None
+    estimator: Callable[[], Usage | None] | None = None
+    """Set by a stream observer: estimates usage when a stream ends before the provider reported it."""
+    after_record: list[Callable[[CallState, CallRecord], None]] | None = None
+    """After-call hooks of this call only (see :meth:`on_record`)."""
+    adapter_data: Any = None
+    """Private to the provider adapter (e.g. whether it injected ``include_usage``)."""
+    done = False
+    end = 0.0
+    """Monotonic time the call ended (set by :meth:`finish`)."""
+    finish_cfg: Config | None = None
+    """The configuration in force when the call ended (a deferred record is built with it)."""
 
     def __init__(
         self,
         runtime: ClientRuntime,
-        *,
         endpoint: str,
         operation: str,
         model: str,
@@ -252,42 +251,22 @@ class CallState:
         self.stream = stream
         self.request_max_tokens = request_max_tokens
         self.cache_write_ttl = cache_write_ttl
-        self.timestamp = cfg.clock.now()
-        self.start = cfg.clock.monotonic()
-        self.tag_snapshot = current_tags()
-        self.captured: dict[str, object] | None = None
+        clock = cfg.clock
+        self.timestamp = clock.now()
+        self.start = clock.monotonic()
+        self.tag_snapshot = _TAGS.get()
         if _context_captures:
             try:
                 self.captured = {k: fn() for k, fn in _context_captures.items()}
             except Exception:
                 report_internal("context_capture")
-        self.completion_parts: list[str] | None = [] if cfg.capture_content else None
-        """Response text seen so far (only when content capture is on)."""
-        self.attempts = 0
+        if cfg.capture_content:
+            self.completion_parts = []
         self.error_statuses: list[int] = []
-        self.usage: Usage | None = None
-        self.hops: list[tuple[Usage, str | None]] | None = None
-        self.extra_cost: Cost | None = None
-        self.http_requests: int | None = None
-        """Billed HTTP requests behind the call when an adapter knows it (default: one per hop, >= 1)."""
-        self.response_model: str | None = None
-        self.request_id: str | None = None
-        self.first_token_at: float | None = None
         self.extra_fields: dict[str, Any] = {}
         """Record fields set by policies, budgets, cascade (``policy``, ``degraded_from``...)."""
-        self.estimator: Callable[[], Usage | None] | None = None
-        """Set by a stream observer: estimates usage when a stream ends before the provider reported it."""
         self.scratch: dict[str, Any] = {}
         """Per-call data of hooks (e.g. a budget's reservation ids)."""
-        self.after_record: list[Callable[[CallState, CallRecord], None]] | None = None
-        """After-call hooks of this call only (see :meth:`on_record`)."""
-        self.adapter_data: Any = None
-        """Private to the provider adapter (e.g. whether it injected ``include_usage``)."""
-        self.done = False
-        self.end = 0.0
-        """Monotonic time the call ended (set by :meth:`finish`)."""
-        self.finish_cfg: Config | None = None
-        """The configuration in force when the call ended (a deferred record is built with it)."""
 
     # -- feeding ----------------------------------------------------------------------------
     def mark_first_token(self) -> None:
@@ -403,8 +382,8 @@ class CallState:
         total: Cost | None = None
         for usage, model in parts:
             name = model or self.response_model or self.model
-            if model is None and self.response_model and table.lookup(provider, self.response_model) is None:
-                name = self.model
+            if model is None and name is self.response_model and table.lookup(provider, name) is None:
+                name = self.model  # a reported snapshot the table does not know: price the requested model
             c = table.cost(provider, name, usage, at=self.timestamp, cache_write_ttl=self.cache_write_ttl)
             total = c if total is None else total + c
         if total is None:
@@ -495,51 +474,60 @@ class CallState:
             extra.setdefault("prompt", _prompt_text(self.body, cfg.max_content_chars))
             if self.completion_parts:
                 extra.setdefault("completion", "".join(self.completion_parts)[: cfg.max_content_chars])
-        if self.captured:
-            extra["context"] = MappingProxyType(self.captured)
-        return CallRecord(
-            **extra,
-            id=_next_id(),
-            timestamp=self.timestamp,
-            provider=runtime.provider,
-            operation=self.operation,
-            endpoint=self.endpoint,
-            model=self.model,
-            response_model=self.response_model,
-            price_model=cost.price_model,
-            input_tokens=usage.input_tokens,
-            cached_input_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            output_tokens=usage.output_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            total_tokens=usage.input_tokens + usage.output_tokens,
-            cost_usd=cost.total,
-            input_cost_usd=cost.input,
-            cached_input_cost_usd=cost.cached_input,
-            cache_write_cost_usd=cost.cache_write,
-            output_cost_usd=cost.output,
-            cache_storage_cost_usd=cost.cache_storage,
-            infra_cost_usd=infra,
-            latency_ms=latency,
-            time_to_first_token_ms=ttft,
-            retry_count=max(self.attempts - 1, 0),
-            http_requests=self.http_requests or max(len(self.hops) if self.hops else 1, 1),
-            status="error" if error is not None else "ok",
-            error_type=type(error).__name__ if error is not None else None,
-            stream=self.stream,
-            partial=partial,
-            service_tier=usage.service_tier,
-            request_max_tokens=self.request_max_tokens,
-            service=fields.get("service") or runtime.service or cfg.service,
-            user_id=user_id,
-            team=fields.get("team"),
-            feature=fields.get("feature"),
-            environment=fields.get("environment") or runtime.environment or cfg.environment,
-            tags=tags,
-            request_id=self.request_id,
-            price_version=table.as_of,
-            pricing_note=cost.note,
+        # Positional, in CORE_FIELDS order (a keyword call to the dataclass costs ~3x more).
+        rec: CallRecord = new_record(
+            _next_id(),  # id
+            self.timestamp,
+            runtime.provider,
+            self.operation,
+            self.endpoint,
+            self.model,
+            self.response_model,
+            cost.price_model,
+            usage.input_tokens,
+            usage.cache_read_tokens,  # cached_input_tokens
+            usage.cache_write_tokens,
+            usage.output_tokens,
+            usage.reasoning_tokens,
+            usage.input_tokens + usage.output_tokens,  # total_tokens
+            cost.total,  # cost_usd
+            cost.input,
+            cost.cached_input,
+            cost.cache_write,
+            cost.output,
+            cost.cache_storage,
+            infra,
+            latency,
+            ttft,
+            self.attempts - 1 if self.attempts > 1 else 0,  # retry_count
+            self.http_requests or (len(self.hops) if self.hops else 1),
+            "ok" if error is None else "error",
+            None if error is None else type(error).__name__,
+            self.stream,
+            partial,
+            usage.service_tier,
+            self.request_max_tokens,
+            fields.get("service") or runtime.service or cfg.service,
+            user_id,
+            fields.get("team"),
+            fields.get("feature"),
+            fields.get("environment") or runtime.environment or cfg.environment,
+            tags,
+            self.request_id,
+            table.as_of,  # price_version
+            cost.note,  # pricing_note
         )
+        if extra:
+            for name, value in extra.items():
+                if name not in _EXTRA_FIELDS:
+                    raise TypeError(f"{name!r} is not a record field")
+                setattr(rec, name, value)
+        if self.captured:
+            rec.context = MappingProxyType(self.captured)
+        return rec
+
+
+_EXTRA_FIELDS = frozenset(RECORD_FIELDS) - frozenset(CORE_FIELDS)
 
 
 _PROMPT_KEYS = (

@@ -306,3 +306,38 @@ def _compile() -> tuple[Any, Any]:
 
 
 _to_json, _as_dict = _compile()
+
+CORE_FIELDS: tuple[str, ...] = RECORD_FIELDS[: RECORD_FIELDS.index("pricing_note") + 1]
+"""The fields the recorder sets on every record, in order: the parameters of :func:`new_record`."""
+
+
+def _compile_new() -> Any:
+    """Generate ``new_record(<CORE_FIELDS>)``: positional, every other field at its default.
+
+    A 53-field dataclass ``__init__`` called with ~45 keyword arguments spends most of its time
+    matching names; the recorder builds one record per call, so it uses this instead.
+    """
+    lines = ["def new_record(" + ", ".join(CORE_FIELDS) + "):", "    r = _new(_cls)"]
+    defaults: dict[str, Any] = {}
+    for f in dataclasses.fields(CallRecord):
+        if f.name in CORE_FIELDS:
+            lines.append(f"    r.{f.name} = {f.name}")
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults[f.name] = f.default_factory
+            lines.append(f"    r.{f.name} = _d_{f.name}()")
+        else:
+            value = f.default
+            if value is not None and not isinstance(value, (bool, int, float, str)):
+                raise TypeError(f"field {f.name}: a mutable default needs a default_factory")
+            defaults[f.name] = value
+            lines.append(f"    r.{f.name} = _d_{f.name}")
+    lines.append("    return r")
+    ns: dict[str, Any] = {"_new": object.__new__, "_cls": CallRecord}
+    ns.update({f"_d_{k}": v for k, v in defaults.items()})
+    exec("\n".join(lines) + "\n", ns)
+    return ns["new_record"]
+
+
+new_record: Any = _compile_new()
+"""``new_record(*values)``: a :class:`CallRecord` from :data:`CORE_FIELDS` values given in order
+(the other fields at their defaults). Internal to the recorder; use ``CallRecord(...)`` elsewhere."""

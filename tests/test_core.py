@@ -37,6 +37,18 @@ class TestRecords:
         back = record_from_dict(json.loads(rec.to_json(), parse_float=Decimal))
         assert back == rec
 
+    def test_new_record_matches_the_dataclass_constructor(self) -> None:
+        """The recorder's positional constructor gives the same record as ``CallRecord(**fields)``."""
+        import inspect
+
+        from llmfinops.records import CORE_FIELDS, new_record
+
+        assert tuple(inspect.signature(new_record).parameters) == CORE_FIELDS
+        ref = make_record(team="t", tags={"k": "v"}, reasoning_tokens=3, pricing_note="n")
+        built = new_record(*(getattr(ref, f) for f in CORE_FIELDS))
+        assert built == ref
+        assert (built.policy, built.cache_hit, built.context) == (None, False, None)
+
     def test_unknown_keys_ignored(self) -> None:
         """Newer logs with extra keys stay readable."""
         d = make_record().as_dict() | {"future_field": 1}

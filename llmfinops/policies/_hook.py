@@ -116,6 +116,10 @@ def _apply(state: CallState, client_policy: Policy | None) -> None:
     if not _generates(provider, endpoint):
         return
     r = resolve(client_policy)
+    if r.prefix_only:  # the default: no caps, no cache placement
+        if r.fingerprint or r.lint:
+            _prefix_checks(state, body, provider, endpoint, r.fingerprint, r.lint)
+        return
     model = state.model
     notes: list[str] = []
     new: dict[str, Any] = body
@@ -169,4 +173,20 @@ def _apply(state: CallState, client_policy: Policy | None) -> None:
         text = "; ".join(notes)
         state.extra_fields["policy"] = f"{prev}; {text}" if prev else text
     if r.lint:
+        lint_prefix(body, provider=provider, endpoint=endpoint, parts=parts, digests=digests)
+
+
+def _prefix_checks(
+    state: CallState, body: dict[str, Any], provider: str, endpoint: str, fingerprint: bool, lint: bool
+) -> None:
+    """Fingerprint and lint of the static prefix, for a request no other policy changes."""
+    parts = static_parts(provider, endpoint, body)
+    if not parts and provider != "anthropic":  # no static prefix: nothing to hash or lint
+        return  # (an Anthropic fingerprint may still cover a cached history)
+    digests = part_digests(parts)
+    if fingerprint:
+        fp = prefix_fingerprint(body, provider=provider, endpoint=endpoint, parts=parts, digests=digests)
+        if fp is not None:
+            state.extra_fields["prefix_fingerprint"] = fp
+    if lint and parts:
         lint_prefix(body, provider=provider, endpoint=endpoint, parts=parts, digests=digests)

@@ -377,6 +377,11 @@ class Resolved:
     fingerprint: bool
     lint: bool
 
+    @property
+    def prefix_only(self) -> bool:
+        """No caps and no cache placement: at most the fingerprint and the lint apply."""
+        return self.max_output_tokens is None and self.max_input_tokens is None and self.cache is None
+
 
 def _pick(name: str, scope: Policy | None, client: Policy | None, glob: Policy) -> tuple[Any, str]:
     if scope is not None:
@@ -400,6 +405,10 @@ def resolve(client: Policy | None) -> Resolved:
     """
     scope = _SCOPE.get()
     glob = _global
+    if scope is None and client is None:  # no scope, no client options: the global layer alone
+        hit0 = _plain
+        if hit0 is not None and hit0[0] is glob:
+            return hit0[1]
     # Layers are immutable, so the merge of the same three objects is always the same. Keyed by
     # identity (a Policy may hold unhashable limits); the entry keeps the layers alive, so an id
     # is never reused while its entry exists.
@@ -424,7 +433,18 @@ def resolve(client: Policy | None) -> Resolved:
     if len(_resolved) > 256:  # scopes are created per call site; keep the memo small
         _resolved.clear()
     _resolved[key] = (scope, client, glob, r)
+    if scope is None and client is None:
+        _set_plain(glob, r)
     return r
+
+
+_plain: tuple[Policy, Resolved] | None = None
+"""The merge for calls with neither a scope nor client options (the common case), by global layer."""
+
+
+def _set_plain(glob: Policy, r: Resolved) -> None:
+    global _plain
+    _plain = (glob, r)
 
 
 _resolved: dict[tuple[int, int, int], tuple[Policy | None, Policy | None, Policy, Resolved]] = {}

@@ -44,6 +44,7 @@ _PREFIXES = (
 )
 _NEUTRAL_VALUES = frozenset({"", "standard", "default", "global", "none", "not_available", "unspecified"})
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
 
 
 @dataclass(slots=True)
@@ -316,7 +317,7 @@ def compute_cost(
     prices: PriceSet = period.base
     if period.long_context is not None and usage.input_tokens > (period.long_context_threshold or 0):
         prices = period.long_context
-    multiplier = Decimal(1)
+    multiplier = _ONE
     note: str | None = None
     tier = usage.service_tier.lower() if usage.service_tier else None
     if tier is not None and (provider is None or tier not in provider.standard_tiers):
@@ -331,7 +332,7 @@ def compute_cost(
             prices = t.prices
         elif t.multiplier is not None:
             multiplier *= t.multiplier
-    for fld, value in usage.modifiers.items():
+    for fld, value in usage.modifiers.items() if usage.modifiers else ():
         table = period.modifiers.get(fld) or (provider.modifiers.get(fld) if provider else None)
         if not table:
             continue
@@ -373,24 +374,28 @@ def compute_cost(
                     )
                 p = prices.input_tok  # writes are not surcharged on this model
             write_cost += n * p
-    reasoning = min(usage.reasoning_tokens, usage.output_tokens)
+    reasoning = usage.reasoning_tokens
+    if reasoning > usage.output_tokens:
+        reasoning = usage.output_tokens
     if prices.reasoning_tok is not None and reasoning:
         output_cost = (usage.output_tokens - reasoning) * prices.output_tok + reasoning * prices.reasoning_tok
     else:
         output_cost = usage.output_tokens * prices.output_tok
-    if multiplier != 1:
+    if multiplier is not _ONE and multiplier != 1:
         input_cost *= multiplier
         cached_cost *= multiplier
         write_cost *= multiplier
         output_cost *= multiplier
+    # positional: total, input, cached_input, cache_write, output, cache_storage, price_model, note
     return Cost(
-        total=input_cost + cached_cost + write_cost + output_cost,
-        input=input_cost,
-        cached_input=cached_cost,
-        cache_write=write_cost,
-        output=output_cost,
-        price_model=entry.id,
-        note=note,
+        input_cost + cached_cost + write_cost + output_cost,
+        input_cost,
+        cached_cost,
+        write_cost,
+        output_cost,
+        None,
+        entry.id,
+        note,
     )
 
 

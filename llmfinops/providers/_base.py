@@ -46,10 +46,14 @@ def view(obj: Any) -> Mapping[str, Any]:
     """
     if isinstance(obj, dict):
         return obj
-    d = getattr(obj, "__dict__", None)
-    if not isinstance(d, dict):
-        return _EMPTY
-    extra = getattr(obj, "__pydantic_extra__", None)
+    try:  # a pydantic model: __dict__ holds every declared field, __pydantic_extra__ the new ones
+        d = obj.__dict__
+        extra = obj.__pydantic_extra__
+    except AttributeError:
+        d = getattr(obj, "__dict__", None)
+        if not isinstance(d, dict):
+            return _EMPTY
+        return d
     return {**d, **extra} if extra else d
 
 

@@ -89,11 +89,11 @@ def patch_stainless(client: Any, spec: StainlessSpec, runtime: ClientRuntime) ->
         @functools.wraps(orig_attempt)
         async def attempt(*args: Any, **kwargs: Any) -> Any:
             state = CURRENT_CALL.get()
-            if state is not None:
-                state.attempts += 1
+            if state is None:
+                return await orig_attempt(*args, **kwargs)
+            state.attempts += 1
             resp = await orig_attempt(*args, **kwargs)
-            if state is not None:
-                _note_status(state, resp)
+            _note_status(state, resp)
             return resp
 
     else:
@@ -119,11 +119,11 @@ def patch_stainless(client: Any, spec: StainlessSpec, runtime: ClientRuntime) ->
         @functools.wraps(orig_attempt)
         def attempt(*args: Any, **kwargs: Any) -> Any:
             state = CURRENT_CALL.get()
-            if state is not None:
-                state.attempts += 1
+            if state is None:
+                return orig_attempt(*args, **kwargs)
+            state.attempts += 1
             resp = orig_attempt(*args, **kwargs)
-            if state is not None:
-                _note_status(state, resp)
+            _note_status(state, resp)
             return resp
 
     @functools.wraps(orig_copy)
@@ -148,11 +148,11 @@ def patch_stainless(client: Any, spec: StainlessSpec, runtime: ClientRuntime) ->
 
 
 def _note_status(state: CallState, resp: Any) -> None:
+    if type(resp) is tuple:  # anthropic's _attempt_request returns (response, prepared)
+        resp = resp[0] if resp else None
     status = getattr(resp, "status_code", None)
-    if isinstance(status, int) and status >= 400:
+    if type(status) is int and status >= 400:
         state.error_statuses.append(status)
-    if isinstance(resp, tuple):  # anthropic's _attempt_request returns (response, prepared)
-        _note_status(state, resp[0])
 
 
 def _apply_hook(spec: StainlessSpec, hook: Callable[[Any, bool], Any], result: Any, *, is_async: bool) -> Any:
@@ -241,10 +241,11 @@ def _wrap_stream(state: CallState, stream: Any, observer: StreamObserver, *, is_
 
 def _observe(state: CallState, observer: StreamObserver, inner: Iterator[Any]) -> Generator[Any, None, None]:
     parts = state.completion_parts  # not None only when content capture is on
+    observe = observer.observe
     try:
         for event in inner:
             try:
-                show = observer.observe(event)
+                show = observe(event)
             except Exception:
                 show = True
                 report_internal("stream.observe")
@@ -265,10 +266,11 @@ async def _aobserve(
     state: CallState, observer: StreamObserver, inner: AsyncIterator[Any]
 ) -> AsyncGenerator[Any, None]:
     parts = state.completion_parts  # not None only when content capture is on
+    observe = observer.observe
     try:
         async for event in inner:
             try:
-                show = observer.observe(event)
+                show = observe(event)
             except Exception:
                 show = True
                 report_internal("stream.observe")

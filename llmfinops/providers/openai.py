@@ -54,13 +54,14 @@ def extract_usage(usage: Any) -> Usage:
         (1200, 1024, 300, 200)
     """
     f = view(usage)
-    inp = f.get("prompt_tokens")
+    get = f.get
+    inp = get("prompt_tokens")
     if inp is None:
-        inp = f.get("input_tokens")
-    out = f.get("completion_tokens")
+        inp = get("input_tokens")
+    out = get("completion_tokens")
     if out is None:
-        out = f.get("output_tokens")
-    details = f.get("prompt_tokens_details") or f.get("input_tokens_details")
+        out = get("output_tokens")
+    details = get("prompt_tokens_details") or get("input_tokens_details")
     cached = write = 0
     by_ttl: dict[str, int] | None = None
     if details is not None:
@@ -72,14 +73,19 @@ def extract_usage(usage: Any) -> Usage:
             t30, t12 = int_field(wd, "ttl_30m_tokens"), int_field(wd, "ttl_12h_tokens")
             if t30 or t12:
                 by_ttl = {"30m": t30, "12h": t12}
-    od = f.get("completion_tokens_details") or f.get("output_tokens_details")
+    reasoning = 0
+    od = get("completion_tokens_details") or get("output_tokens_details")
+    if od is not None:
+        r = view(od).get("reasoning_tokens")
+        if type(r) is int:
+            reasoning = r
     return Usage(
-        input_tokens=inp if isinstance(inp, int) else 0,
-        cache_read_tokens=cached if isinstance(cached, int) else 0,
-        cache_write_tokens=write if isinstance(write, int) else 0,
+        input_tokens=inp if type(inp) is int else 0,
+        cache_read_tokens=cached if type(cached) is int else 0,
+        cache_write_tokens=write if type(write) is int else 0,
         cache_write_by_ttl=by_ttl,
-        output_tokens=out if isinstance(out, int) else 0,
-        reasoning_tokens=int_field(od, "reasoning_tokens") if od is not None else 0,
+        output_tokens=out if type(out) is int else 0,
+        reasoning_tokens=reasoning,
     )
 
 
@@ -99,16 +105,17 @@ class _Dict:
 def _from_response(state: CallState, resp: Any) -> None:
     f = view(resp)
     model = f.get("model")
-    if isinstance(model, str):
+    if type(model) is str:
         state.response_model = model
     if state.request_id is None:
-        rid = None if isinstance(resp, dict) else getattr(resp, "_request_id", None)
+        rid = None if type(resp) is dict else getattr(resp, "_request_id", None)
         state.request_id = rid or f.get("id")
     usage = f.get("usage")
     if usage is not None:
         u = extract_usage(usage)
         tier = f.get("service_tier")
-        u.service_tier = tier if isinstance(tier, str) else None
+        if type(tier) is str:
+            u.service_tier = tier
         state.usage = u
 
 
@@ -140,33 +147,42 @@ class _ChatObserver(_Observer):
         self.hide = hide_usage_chunk
 
     def observe(self, chunk: Any) -> bool:
-        if isinstance(chunk, dict):
+        if type(chunk) is dict:
             chunk = _Dict(chunk)
-        state = self.state
         choices = chunk.choices
-        if state.response_model is None:
-            model = chunk.model
-            if isinstance(model, str):
-                state.response_model = model
-                state.request_id = state.request_id or chunk.id
         if choices:
+            state = self.state
             if state.first_token_at is None:
                 state.mark_first_token()
+                if state.response_model is None:
+                    self._meta(chunk)
             for choice in choices:
-                delta = choice.delta if not isinstance(choice, dict) else _Dict(choice).delta
-                content = getattr(delta, "content", None) if delta is not None else None
-                if content:
-                    self.texts.append(content)
+                delta = choice.delta if type(choice) is not dict else _Dict(choice).delta
+                if delta is not None:
+                    content = getattr(delta, "content", None)
+                    if content:
+                        self.texts.append(content)
+        elif self.state.response_model is None:
+            self._meta(chunk)
         usage = chunk.usage
         if usage is not None:
             u = extract_usage(usage)
             tier = getattr(chunk, "service_tier", None)
-            u.service_tier = tier if isinstance(tier, str) else None
+            if type(tier) is str:
+                u.service_tier = tier
+            state = self.state
             state.usage = u
             self.complete = True
             if self.hide and not choices:
                 return False
         return True
+
+    def _meta(self, chunk: Any) -> None:
+        state = self.state
+        model = chunk.model
+        if isinstance(model, str):
+            state.response_model = model
+            state.request_id = state.request_id or chunk.id
 
 
 class _ResponsesObserver(_Observer):
@@ -214,15 +230,16 @@ class _Spec:
         pco = body.get("prompt_cache_options")
         if isinstance(pco, dict) and isinstance(pco.get("ttl"), str):
             ttl = pco["ttl"]
-        state = CallState(
+        model = body.get("model")
+        state = CallState(  # positional: runtime, endpoint, operation, model, stream, cap, ttl, body
             runtime,
-            endpoint=endpoint,
-            operation=operation,
-            model=str(body.get("model") or ""),
-            stream=stream,
-            request_max_tokens=cap if isinstance(cap, int) else None,
-            cache_write_ttl=ttl,
-            body=body,
+            endpoint,
+            operation,
+            model if type(model) is str else str(model or ""),
+            stream,
+            cap if type(cap) is int else None,
+            ttl,
+            body,
         )
         if stream and endpoint in ("chat.completions", "completions"):
             so = body.get("stream_options")
