@@ -233,8 +233,17 @@ def _i(v: int | None) -> str:
     return "null" if v is None else str(int(v))
 
 
+_encode_tags = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # built once
+
+
 def _tags(v: dict[str, str]) -> str:
-    return json.dumps(v, separators=(",", ":"), ensure_ascii=False) if v else "{}"
+    if not v:
+        return "{}"
+    try:  # str -> str, the shape tags() produces: join the C-escaped pieces
+        return "{" + ",".join([_enc(k) + ":" + _enc(x) for k, x in v.items()]) + "}"
+    except TypeError:
+        out: str = _encode_tags(v)
+        return out
 
 
 def _ts(v: datetime) -> str:
