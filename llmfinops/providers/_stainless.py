@@ -166,8 +166,10 @@ def _apply_hook(spec: StainlessSpec, hook: Callable[[Any, bool], Any], result: A
 def _stream_started(spec: StainlessSpec, state: CallState, stream: Any) -> None:
     on_stream = getattr(spec, "on_stream", None)
     if on_stream is not None:
-        with handle_internal_errors(f"{spec.provider}.on_stream"):
+        try:
             on_stream(state, stream)
+        except Exception:
+            report_internal(f"{spec.provider}.on_stream")
 
 
 def _handle_result(spec: StainlessSpec, state: CallState, result: Any, *, is_async: bool) -> Any:
