@@ -327,6 +327,9 @@ class CallState:
                 and (self.usage is not None or self.hops)
                 and not (self.scratch and DEFER_DISPATCH in self.scratch)
             ):
+                # What only the caller's side or an estimate would need is dropped: a queue held
+                # up by a failing sink must not keep request bodies (whole prompts) alive.
+                self.body = self.estimator = self.adapter_data = None
                 runtime.writer(cfg).submit(self)
                 return None
             rec = self._build(cfg, error, partial)

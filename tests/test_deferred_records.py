@@ -126,3 +126,11 @@ class TestFailures:
         with pytest.warns(InternalErrorWarning, match="boom"):
             llmfinops.flush()
         assert len(sink.records) == 1
+
+
+def test_a_queued_call_does_not_keep_its_request_body(setup: Any) -> None:
+    """Queued calls drop their request body (a stalled sink must not pin whole prompts in memory)."""
+    _, _, client = setup
+    client.chat.completions.create(model="gpt-4o", messages=MSG)
+    (item,) = queued()
+    assert isinstance(item, CallState) and item.body is None and item.estimator is None
