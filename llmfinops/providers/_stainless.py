@@ -21,6 +21,7 @@ from __future__ import annotations
 
 __all__ = ["patch_stainless"]
 
+import atexit
 import functools
 import inspect
 import json
@@ -202,8 +203,29 @@ def _capture_text(state: CallState, result: Any) -> None:
 
 
 # -- streams -------------------------------------------------------------------------------------
-def _gc_finish(state: CallState, observer: StreamObserver) -> None:
-    state.finish(partial=not observer.complete)
+# Streams in flight, for the one record of a stream that is garbage-collected (or still open at
+# exit) before it was consumed or closed. A plain weak reference per stream costs a tenth of a
+# ``weakref.finalize``; the exit sweep below does what finalize's ``atexit`` option did.
+_live: dict[weakref.ref[Any], tuple[CallState, StreamObserver]] = {}
+
+
+def _collected(ref: weakref.ref[Any]) -> None:
+    item = _live.pop(ref, None)
+    if item is not None and not item[0].done:
+        try:
+            item[0].finish(partial=not item[1].complete)
+        except Exception:
+            report_internal("stream.gc")
+
+
+def _track(stream: Any, state: CallState, observer: StreamObserver) -> None:
+    _live[weakref.ref(stream, _collected)] = (state, observer)
+
+
+@atexit.register  # registered after the writer's own exit flush: runs before it (LIFO)
+def _finish_open_streams() -> None:
+    for ref in list(_live):
+        _collected(ref)
 
 
 def _wrap_stream(state: CallState, stream: Any, observer: StreamObserver, *, is_async: bool) -> None:
@@ -238,7 +260,7 @@ def _wrap_stream(state: CallState, stream: Any, observer: StreamObserver, *, is_
 
         response.close = close
     stream._llmfinops_state = state
-    weakref.finalize(stream, _gc_finish, state, observer)
+    _track(stream, state, observer)
 
 
 def _observe(state: CallState, observer: StreamObserver, inner: Iterator[Any]) -> Generator[Any, None, None]:

@@ -195,6 +195,26 @@ class TestStreams:
             gc.collect()
         assert len(recs) == 1 and recs[0].partial
 
+    def test_stream_still_open_at_exit(self, tmp_path: Path) -> None:
+        """A stream still open when the interpreter exits gets its one record in the JSONL file."""
+        import subprocess
+        import sys
+
+        out = tmp_path / "calls.jsonl"
+        code = (
+            "import llmfinops\n"
+            "from llmfinops.sinks import JSONLSink\n"
+            "from llmfinops.testing.openai import openai_client\n"
+            f"llmfinops.configure(sinks=[JSONLSink({str(out)!r})])\n"
+            "c = llmfinops.wrap(openai_client())\n"
+            "c.chat.completions.create(model='gpt-4o', messages=[{'role': 'user', 'content': 'hi'}])\n"
+            "KEEP = c.chat.completions.create(model='gpt-4o', messages=[{'role': 'user', 'content': 'hi'}],"
+            " stream=True)\n"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+        lines = [json.loads(x) for x in out.read_text().splitlines()]
+        assert [(x["stream"], x["partial"]) for x in lines] == [(False, False), (True, True)]
+
     def test_stream_helper(self, client: openai.OpenAI) -> None:
         """The .stream() helper is metered with full usage."""
         with capture_records() as recs:
