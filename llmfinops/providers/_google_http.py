@@ -12,6 +12,13 @@ Each request is one *hop*: its usage is read from the raw body and priced on its
 around ``generate_content`` / ``generate_content_stream``; hops of the same client join it.
 A request with no scope open (embeddings, token counts, caches, a private SDK path) is its own
 call and its own record.
+
+Everything here runs on the caller's thread for every request (and every stream chunk), so the
+common path is kept short: routes are classified once per ``(method, path)``, a response body
+is read with a regex match and one C-level decode of its usage block (never parsed whole), a
+stream chunk's running-total usage is only located (the last one is decoded into a
+:class:`Usage` when the request ends), and errors are caught with plain ``try`` blocks, not
+context managers.
 """
 
 from __future__ import annotations
@@ -26,13 +33,23 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from llmfinops._config import get_config
-from llmfinops._internal import handle_internal_errors, report_internal, warn_once
+from llmfinops._internal import report_internal, warn_once
 from llmfinops._recorder import CURRENT_CALL, CallState, ClientRuntime
 from llmfinops.exceptions import UsageExtractionFailedWarning
 from llmfinops.usage import Usage
 
 from . import _google_resources as resources
-from ._google_usage import model_from_resource, requested_tier, scan_key, usage_from_raw
+from ._google_usage import (
+    _SCAN,
+    _USAGE_KEY,
+    _USAGE_LEN,
+    _USAGE_OBJECT,
+    model_from_resource,
+    requested_tier,
+    scan_meta,
+    scan_usage,
+    usage_from_raw,
+)
 
 _VERBS = {
     "generateContent": "generate",
@@ -102,10 +119,29 @@ def route(method: str, path: str) -> Route | None:
     return None
 
 
+_ROUTES: dict[tuple[str, str], Route | None] = {}
+""":func:`route` results by ``(method, path)``: a client sends the same few paths over and over."""
+_ROUTES_MAX = 1024
+_UNSEEN = Route("", "")  # a sentinel: never a real route (``route`` returns no empty kind)
+
+
+def _learn_route(method: str, path: str) -> Route | None:
+    """:func:`route`, remembered (the cache is emptied when full: paths with ids may be unbounded)."""
+    try:
+        r = route(method, path)
+    except Exception:
+        report_internal("google.route")
+        return None
+    if len(_ROUTES) >= _ROUTES_MAX:
+        _ROUTES.clear()
+    _ROUTES[(method, path)] = r
+    return r
+
+
 class Scope:
     """One SDK call that may span several HTTP requests; hops of its client join its state."""
 
-    __slots__ = ("api", "replay", "start", "state", "stream", "timestamp")
+    __slots__ = ("api", "hop", "replay", "start", "state", "stream", "timestamp")
 
     def __init__(self, api: Any, *, stream: bool) -> None:
         clock = get_config().clock
@@ -116,6 +152,8 @@ class Scope:
         self.state: CallState | None = None
         self.replay: dict[str, Any] | None = None
         """Top-level body keys the before-call hooks changed on the first request."""
+        self.hop: _StreamHop | None = None
+        """The latest streamed request, whose usage :meth:`finish` (or the next hop) settles."""
 
     def restart(self) -> None:
         """Start the clock again if nothing was sent yet (a stream sends on its first iteration)."""
@@ -128,45 +166,54 @@ class Scope:
         """Finish the call's record (no record when no request was sent)."""
         state = self.state
         if state is not None:
+            hop = self.hop
+            if hop is not None:
+                hop.flush()
             state.finish(error=error, partial=partial)
 
 
 SCOPE: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("llmfinops_google_scope", default=None)
 """The SDK call in progress in this context (set only while SDK code runs, never across a yield)."""
 
-
-class _Attempts:
-    __slots__ = ("count", "statuses")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.statuses: list[int] = []
-
-
-_ATTEMPTS: contextvars.ContextVar[_Attempts | None] = contextvars.ContextVar(
+_ATTEMPTS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
     "llmfinops_google_attempts", default=None
 )
+"""The HTTP attempts of the request in progress: ``[count, *error_statuses]``."""
 
 
-def _settle(state: CallState, att: _Attempts) -> None:
+_ONE_ATTEMPT = [1]
+
+
+def _settle(state: CallState, att: list[int]) -> None:
     # ``attempts`` = 1 + retries over all hops, so the record's retry_count is right for multi-hop calls
-    state.attempts = max(state.attempts, 1) + max(att.count - 1, 0)
-    state.error_statuses.extend(att.statuses)
+    if att == _ONE_ATTEMPT:  # the common case
+        if state.attempts < 1:
+            state.attempts = 1
+        return
+    n = att[0]
+    a = state.attempts
+    state.attempts = (a if a > 1 else 1) + (n - 1 if n > 1 else 0)
+    if len(att) > 1:
+        state.error_statuses.extend(att[1:])
 
 
-def _body(resp: Any) -> str:
-    body = getattr(resp, "body", None)
+def _text(body: Any) -> str:
+    """A response body that is not a plain ``str``: decoded bytes, a ``str`` subclass, or ``""``."""
     if isinstance(body, bytes):
         return body.decode("utf-8", "replace")
     return body if isinstance(body, str) else ""
 
 
+def _body(resp: Any) -> str:
+    body = getattr(resp, "body", None)
+    return body if type(body) is str else _text(body)
+
+
 def _response_meta(state: CallState, body: str) -> None:
-    mv = scan_key(body, '"modelVersion"')
-    if isinstance(mv, str):
+    mv, rid = scan_meta(body)
+    if mv is not None:
         state.response_model = mv
-    rid = scan_key(body, '"responseId"')
-    if isinstance(rid, str):
+    if rid is not None:
         state.request_id = rid  # the last hop's id, as on the SDK's merged response
 
 
@@ -192,66 +239,131 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | 
     return changed or None
 
 
-def _finish_partial(state: CallState) -> None:
-    state.finish(partial=True)
+def _finish_partial(hop: _StreamHop) -> None:
+    hop.flush()
+    hop.state.finish(partial=True)
 
 
 def _capture_text(state: CallState, body: str) -> None:
     """Opt-in content capture: the answer text of a response body (or stream chunk)."""
-    import json
-
-    from llmfinops._internal import handle_internal_errors
-
     from ._base import response_text
 
-    with handle_internal_errors("google.capture"):
+    try:
         text = response_text(json.loads(body))
         if text and state.completion_parts is not None:
             state.completion_parts.append(text)
+    except Exception:
+        report_internal("google.capture")
+
+
+def _requested_tier(request: dict[str, Any]) -> str | None:
+    """``requested_tier(request)``, without the call when the body names no tier (the usual case)."""
+    if "serviceTier" in request or "service_tier" in request:
+        return requested_tier(request)
+    return None
+
+
+def _on_generate(state: CallState, request: dict[str, Any], body: str) -> None:
+    """A ``generateContent`` response: model version, response id and this hop's usage."""
+    mv, rid = scan_meta(body)
+    if mv is not None:
+        state.response_model = mv
+    if rid is not None:
+        state.request_id = rid  # the last hop's id, as on the SDK's merged response
+    if state.completion_parts is not None:
+        _capture_text(state, body)
+    raw = scan_usage(body)
+    if isinstance(raw, dict):
+        state.add_hop(usage_from_raw(raw, _requested_tier(request)))
+    else:
+        warn_once(
+            UsageExtractionFailedWarning,
+            "google-generate-nousage",
+            "llmfinops: a google generateContent response carried no usageMetadata; "
+            "its tokens are missing from the record",
+        )
 
 
 class _StreamHop:
-    """One streamed HTTP request: each chunk's usage is the running total of this request."""
+    """One streamed HTTP request: each chunk's usage is the running total of this request.
 
-    __slots__ = ("index", "meta_seen", "state", "tier")
+    Only the last usage block counts, so a chunk's is not decoded when it arrives: the hop
+    keeps the chunk and where the block starts, and :meth:`flush` decodes the last one into
+    this request's entry in ``state.hops`` when the request ends, the call finishes or the
+    call's next request starts, whichever comes first (nothing reads the hops before). The
+    SDK hands over each chunk as ``json.dumps`` output, so a usage value that starts as an
+    object decodes to one.
+    """
+
+    __slots__ = ("index", "meta_seen", "pending", "pending_at", "state", "tier")
 
     def __init__(self, state: CallState, tier: str | None) -> None:
         self.state = state
         self.tier = tier
-        self.index: int | None = None
+        self.index = -1
+        """This request's entry in ``state.hops`` (-1 until its first usage is settled)."""
         self.meta_seen = False
+        self.pending: str | None = None
+        """The latest chunk whose usage block is not yet in ``state.hops``."""
+        self.pending_at = 0
+        """Where that usage block starts in ``pending``."""
 
     def observe(self, resp: Any) -> None:
         try:
-            body = _body(resp)
+            body = getattr(resp, "body", None)
+            if type(body) is not str:
+                body = _text(body)
             state = self.state
             if state.first_token_at is None and '"candidates"' in body:
                 state.mark_first_token()
             if state.completion_parts is not None:
                 _capture_text(state, body)
-            raw = scan_key(body, '"usageMetadata"')
-            if isinstance(raw, dict):
-                u = usage_from_raw(raw, self.tier)
-                if self.index is None:
-                    state.add_hop(u)
-                    assert state.hops is not None
-                    self.index = len(state.hops) - 1
+            i = body.rfind(_USAGE_KEY)
+            if i >= 0:  # a running total: replaces the hop's usage, never adds
+                j = i + _USAGE_LEN
+                if body.startswith(": {", j):  # how json.dumps writes it: no regex needed
+                    self.pending = body
+                    self.pending_at = j + 2
                 else:
-                    assert state.hops is not None
-                    state.hops[self.index] = (u, None)  # running total: replace, never add
+                    m = _USAGE_OBJECT(body, i)
+                    if m is not None:
+                        self.pending = body
+                        self.pending_at = m.end()
             if not self.meta_seen:
                 _response_meta(state, body)
                 self.meta_seen = state.response_model is not None
         except Exception:
             report_internal("google.stream.observe")
 
+    def flush(self) -> None:
+        """Settle the latest running total into ``state.hops`` (a no-op when nothing is new)."""
+        body = self.pending
+        if body is None:
+            return
+        self.pending = None
+        try:
+            raw = _SCAN(body, self.pending_at)[0]
+        except (StopIteration, ValueError):
+            return  # not JSON after all: as a chunk without usage
+        try:
+            if not isinstance(raw, dict):
+                return
+            u = usage_from_raw(raw, self.tier)
+            state = self.state
+            if self.index < 0:
+                state.add_hop(u)
+                assert state.hops is not None
+                self.index = len(state.hops) - 1
+            else:
+                hops = state.hops
+                assert hops is not None
+                hops[self.index] = (u, None)
+        except Exception:
+            report_internal("google.stream.observe")
 
-class _Call:
-    __slots__ = ("own", "state")
 
-    def __init__(self, state: CallState, own: bool) -> None:
-        self.state = state
-        self.own = own
+def _missing(*args: Any, **kwargs: Any) -> Any:  # pragma: no cover - never installed
+    raise AttributeError("this google-genai client has no such method")
 
 
 class GoogleHttp:
@@ -282,6 +394,9 @@ class GoogleHttp:
         self.o_astreamed: Callable[..., Any] = api.async_request_streamed
         self.o_once: Callable[..., Any] | None = getattr(api, "_request_once", None)
         self.o_aonce: Callable[..., Any] | None = getattr(api, "_async_request_once", None)
+        # the same, for the per-attempt wrappers (installed only when the SDK has the method)
+        self._once: Callable[..., Any] = self.o_once or _missing
+        self._aonce: Callable[..., Any] = self.o_aonce or _missing
 
     def install(self) -> Callable[[], None]:
         """Patch the API client instance; return the undo function."""
@@ -303,76 +418,91 @@ class GoogleHttp:
         return undo
 
     # -- call states -------------------------------------------------------------------------
-    def _new_state(self, r: Route, request: dict[str, Any], scope: Scope | None) -> CallState | None:
+    def _new_state(self, r: Route, request: dict[str, Any]) -> CallState | None:
+        """The state of a request that is its own call (no SDK-call scope joined)."""
         try:
-            endpoint, operation = _SPECS[r.kind]
-            model = r.name
-            if r.kind == "cache_create":
-                model = model_from_resource(str(request.get("model") or ""))
-            elif r.kind in ("cache_update", "cache_delete"):
-                info = resources.known_cache(r.name)
-                if info is None and r.kind == "cache_delete":
-                    return None  # nothing known, nothing billed: no record
-                model = info.model if info is not None else ""
-            state = CallState(
-                self.runtime,
-                endpoint=endpoint,
-                operation=operation,
-                model=model,
-                stream=r.kind == "stream",
-                request_max_tokens=_max_tokens(request) if r.kind in _GENERATE else None,
-                body=request,
-            )
-            if scope is not None:
-                state.timestamp = scope.timestamp
-                state.start = scope.start
+            kind = r.kind
+            if kind in _GENERATE:
+                state = CallState(
+                    self.runtime,
+                    endpoint="generate_content",
+                    operation="generate_content",
+                    model=r.name,
+                    stream=kind == "stream",
+                    request_max_tokens=_max_tokens(request),
+                    body=request,
+                )
+            else:
+                endpoint, operation = _SPECS[kind]
+                model = r.name
+                if kind == "cache_create":
+                    model = model_from_resource(str(request.get("model") or ""))
+                elif kind in ("cache_update", "cache_delete"):
+                    info = resources.known_cache(r.name)
+                    if info is None and kind == "cache_delete":
+                        return None  # nothing known, nothing billed: no record
+                    model = info.model if info is not None else ""
+                state = CallState(
+                    self.runtime, endpoint=endpoint, operation=operation, model=model, body=request
+                )
             return state
         except Exception:
             report_internal("google.begin")
             return None
 
-    def _begin(self, r: Route, request: dict[str, Any]) -> _Call | None:
-        """Join the open scope or open an own state; runs the before-call hooks once per SDK call."""
+    def _begin(self, r: Route, request: dict[str, Any]) -> tuple[CallState, Scope | None] | None:
+        """Join the open scope or open an own state; runs the before-call hooks once per SDK call.
+
+        Returns the state and the scope it belongs to (``None``: the request is its own call,
+        finished here), or ``None`` when the request is not metered.
+        """
         scope = SCOPE.get()
         if scope is not None and scope.api is self.api and r.kind in _GENERATE:
-            if scope.state is not None:
+            state = scope.state
+            if state is not None:
+                hop = scope.hop
+                if hop is not None:
+                    hop.flush()  # the previous request's usage goes in before this one's
                 if scope.replay:
                     request.update(scope.replay)
-                return _Call(scope.state, own=False)
-            state = self._new_state(r, request, scope)
-            if state is None:
+                return state, scope
+            try:
+                gc = request.get("generationConfig")  # _max_tokens(request), inline
+                max_tokens = gc.get("maxOutputTokens") if isinstance(gc, dict) else None
+                state = CallState(
+                    self.runtime,
+                    endpoint="generate_content",
+                    operation="generate_content",
+                    model=r.name,
+                    stream=r.kind == "stream",
+                    request_max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+                    body=request,
+                )
+                state.timestamp = scope.timestamp
+                state.start = scope.start
+            except Exception:
+                report_internal("google.begin")
                 return None
             scope.state = state
             before = dict(request)
             self.runtime.prepare(state)  # may raise BudgetExceeded / PriceNotFound: the call is refused
-            scope.replay = _changes(before, request)
-            if scope.replay:
-                state.request_max_tokens = _max_tokens(request)  # a hook may have capped it
-            return _Call(state, own=False)
-        state = self._new_state(r, request, None)
+            if before != request:
+                replay = scope.replay = _changes(before, request)
+                if replay:
+                    state.request_max_tokens = _max_tokens(request)  # a hook may have capped it
+            return state, scope
+        state = self._new_state(r, request)
         if state is None:
             return None
         self.runtime.prepare(state)
         if r.kind in _GENERATE:
             state.request_max_tokens = _max_tokens(request)  # a hook may have capped it
-        return _Call(state, own=True)
+        return state, None
 
     def _on_response(self, r: Route, state: CallState, request: dict[str, Any], body: str) -> None:
         kind = r.kind
         if kind == "generate":
-            _response_meta(state, body)
-            if state.completion_parts is not None:
-                _capture_text(state, body)
-            raw = scan_key(body, '"usageMetadata"')
-            if isinstance(raw, dict):
-                state.add_hop(usage_from_raw(raw, requested_tier(request)))
-            else:
-                warn_once(
-                    UsageExtractionFailedWarning,
-                    "google-generate-nousage",
-                    "llmfinops: a google generateContent response carried no usageMetadata; "
-                    "its tokens are missing from the record",
-                )
+            _on_generate(state, request, body)
         elif kind == "embed":
             state.usage = _embed_usage(body, requested_tier(request))
         elif kind == "count":
@@ -385,35 +515,47 @@ class GoogleHttp:
         self, http_method: str, path: str, request_dict: dict[str, Any], http_options: Any = None
     ) -> Any:
         """Patched ``BaseApiClient.request``."""
-        r = route(http_method, path)
+        r = _ROUTES.get((http_method, path), _UNSEEN)
+        if r is _UNSEEN:
+            r = _learn_route(http_method, path)
         if r is None:
             return self.o_request(http_method, path, request_dict, http_options)
         if r.kind in _PASSIVE:
             resp = self.o_request(http_method, path, request_dict, http_options)
-            with handle_internal_errors("google.response"):
+            try:
                 resources.observe_passive(self.runtime, r.kind, _body(resp))
+            except Exception:
+                report_internal("google.response")
             return resp
-        call = self._begin(r, request_dict)
-        if call is None:
+        began = self._begin(r, request_dict)
+        if began is None:
             return self.o_request(http_method, path, request_dict, http_options)
-        state = call.state
-        att = _Attempts()
+        state, scope = began
+        att = [0]
         t_att = _ATTEMPTS.set(att)
         t_cur = CURRENT_CALL.set(state)
         try:
             resp = self.o_request(http_method, path, request_dict, http_options)
         except BaseException as exc:
             _settle(state, att)
-            if call.own:
+            if scope is None:
                 state.finish(error=exc)
             raise
         finally:
             CURRENT_CALL.reset(t_cur)
             _ATTEMPTS.reset(t_att)
         _settle(state, att)
-        with handle_internal_errors("google.response"):
-            self._on_response(r, state, request_dict, _body(resp))
-        if call.own:
+        try:
+            body = getattr(resp, "body", None)
+            if type(body) is not str:
+                body = _text(body)
+            if r.kind == "generate":
+                _on_generate(state, request_dict, body)
+            else:
+                self._on_response(r, state, request_dict, body)
+        except Exception:
+            report_internal("google.response")
+        if scope is None:
             state.finish()
         return resp
 
@@ -421,67 +563,77 @@ class GoogleHttp:
         self, http_method: str, path: str, request_dict: dict[str, Any], http_options: Any = None
     ) -> Any:
         """Patched ``BaseApiClient.async_request``."""
-        r = route(http_method, path)
+        r = _ROUTES.get((http_method, path), _UNSEEN)
+        if r is _UNSEEN:
+            r = _learn_route(http_method, path)
         if r is None:
             return await self.o_arequest(http_method, path, request_dict, http_options)
         if r.kind in _PASSIVE:
             resp = await self.o_arequest(http_method, path, request_dict, http_options)
-            with handle_internal_errors("google.response"):
+            try:
                 resources.observe_passive(self.runtime, r.kind, _body(resp))
+            except Exception:
+                report_internal("google.response")
             return resp
-        call = self._begin(r, request_dict)
-        if call is None:
+        began = self._begin(r, request_dict)
+        if began is None:
             return await self.o_arequest(http_method, path, request_dict, http_options)
-        state = call.state
-        att = _Attempts()
+        state, scope = began
+        att = [0]
         t_att = _ATTEMPTS.set(att)
         t_cur = CURRENT_CALL.set(state)
         try:
             resp = await self.o_arequest(http_method, path, request_dict, http_options)
         except BaseException as exc:
             _settle(state, att)
-            if call.own:
+            if scope is None:
                 state.finish(error=exc)
             raise
         finally:
             CURRENT_CALL.reset(t_cur)
             _ATTEMPTS.reset(t_att)
         _settle(state, att)
-        with handle_internal_errors("google.response"):
-            self._on_response(r, state, request_dict, _body(resp))
-        if call.own:
+        try:
+            body = getattr(resp, "body", None)
+            if type(body) is not str:
+                body = _text(body)
+            if r.kind == "generate":
+                _on_generate(state, request_dict, body)
+            else:
+                self._on_response(r, state, request_dict, body)
+        except Exception:
+            report_internal("google.response")
+        if scope is None:
             state.finish()
         return resp
 
     # -- attempts ----------------------------------------------------------------------------
     def request_once(self, *args: Any, **kwargs: Any) -> Any:
         """Patched ``BaseApiClient._request_once``: one HTTP attempt."""
-        assert self.o_once is not None
         att = _ATTEMPTS.get()
         if att is None:
-            return self.o_once(*args, **kwargs)
-        att.count += 1
+            return self._once(*args, **kwargs)
+        att[0] += 1
         try:
-            return self.o_once(*args, **kwargs)
+            return self._once(*args, **kwargs)
         except Exception as exc:
             code = getattr(exc, "code", None)
             if isinstance(code, int):
-                att.statuses.append(code)
+                att.append(code)
             raise
 
     async def async_request_once(self, *args: Any, **kwargs: Any) -> Any:
         """Patched ``BaseApiClient._async_request_once``: one HTTP attempt."""
-        assert self.o_aonce is not None
         att = _ATTEMPTS.get()
         if att is None:
-            return await self.o_aonce(*args, **kwargs)
-        att.count += 1
+            return await self._aonce(*args, **kwargs)
+        att[0] += 1
         try:
-            return await self.o_aonce(*args, **kwargs)
+            return await self._aonce(*args, **kwargs)
         except Exception as exc:
             code = getattr(exc, "code", None)
             if isinstance(code, int):
-                att.statuses.append(code)
+                att.append(code)
             raise
 
     # -- streaming ---------------------------------------------------------------------------
@@ -489,7 +641,9 @@ class GoogleHttp:
         self, http_method: str, path: str, request_dict: dict[str, Any], http_options: Any = None
     ) -> Any:
         """Patched ``BaseApiClient.request_streamed`` (a generator: the request is sent on first ``next``)."""
-        r = route(http_method, path)
+        r = _ROUTES.get((http_method, path), _UNSEEN)
+        if r is _UNSEEN:
+            r = _learn_route(http_method, path)
         if r is None or r.kind != "stream":
             return self.o_streamed(http_method, path, request_dict, http_options)
         return self._stream_hop(r, http_method, path, request_dict, http_options)
@@ -497,14 +651,16 @@ class GoogleHttp:
     def _stream_hop(
         self, r: Route, http_method: str, path: str, request_dict: dict[str, Any], http_options: Any
     ) -> Iterator[Any]:
-        call = self._begin(r, request_dict)
+        began = self._begin(r, request_dict)
         inner = self.o_streamed(http_method, path, request_dict, http_options)
-        if call is None:
+        if began is None:
             yield from inner
             return
-        state = call.state
-        hop = _StreamHop(state, requested_tier(request_dict))
-        att = _Attempts()
+        state, scope = began
+        hop = _StreamHop(state, _requested_tier(request_dict))
+        if scope is not None:
+            scope.hop = hop
+        att = [0]
         t_att = _ATTEMPTS.set(att)
         t_cur = CURRENT_CALL.set(state)
         first: Any = None
@@ -515,90 +671,103 @@ class GoogleHttp:
             ended = True
         except BaseException as exc:
             _settle(state, att)
-            if call.own:
+            if scope is None:
                 state.finish(error=exc)
             raise
         finally:
             CURRENT_CALL.reset(t_cur)
             _ATTEMPTS.reset(t_att)
         _settle(state, att)
+        observe = hop.observe
         try:
             if not ended:
-                hop.observe(first)
+                observe(first)
                 yield first
                 for chunk in inner:
-                    hop.observe(chunk)
+                    observe(chunk)
                     yield chunk
         except GeneratorExit:
+            hop.flush()
             try:
                 inner.close()
             finally:
-                if call.own:
+                if scope is None:
                     state.finish(partial=True)
             raise
         except BaseException as exc:
-            if call.own:
+            hop.flush()
+            if scope is None:
                 state.finish(error=exc, partial=True)
             raise
-        if call.own:
+        hop.flush()
+        if scope is None:
             state.finish()
 
     async def async_request_streamed(
         self, http_method: str, path: str, request_dict: dict[str, Any], http_options: Any = None
     ) -> Any:
         """Patched ``BaseApiClient.async_request_streamed`` (sends the request, returns an async iterator)."""
-        r = route(http_method, path)
+        r = _ROUTES.get((http_method, path), _UNSEEN)
+        if r is _UNSEEN:
+            r = _learn_route(http_method, path)
         if r is None or r.kind != "stream":
             return await self.o_astreamed(http_method, path, request_dict, http_options)
-        call = self._begin(r, request_dict)
-        if call is None:
+        began = self._begin(r, request_dict)
+        if began is None:
             return await self.o_astreamed(http_method, path, request_dict, http_options)
-        state = call.state
-        att = _Attempts()
+        state, scope = began
+        att = [0]
         t_att = _ATTEMPTS.set(att)
         t_cur = CURRENT_CALL.set(state)
         try:
             inner = await self.o_astreamed(http_method, path, request_dict, http_options)
         except BaseException as exc:
             _settle(state, att)
-            if call.own:
+            if scope is None:
                 state.finish(error=exc)
             raise
         finally:
             CURRENT_CALL.reset(t_cur)
             _ATTEMPTS.reset(t_att)
         _settle(state, att)
-        gen = _astream_hop(call, _StreamHop(state, requested_tier(request_dict)), inner)
-        if call.own:
-            weakref.finalize(gen, _finish_partial, state)
+        hop = _StreamHop(state, _requested_tier(request_dict))
+        if scope is not None:
+            scope.hop = hop
+        gen = _astream_hop(hop, scope is None, inner)
+        if scope is None:
+            weakref.finalize(gen, _finish_partial, hop)
         return gen
 
 
-async def _astream_hop(call: _Call, hop: _StreamHop, inner: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    state = call.state
+async def _astream_hop(hop: _StreamHop, own: bool, inner: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    state = hop.state
+    observe = hop.observe
     try:
         async for chunk in inner:
-            hop.observe(chunk)
+            observe(chunk)
             yield chunk
     except GeneratorExit:
+        hop.flush()
         try:
             aclose = getattr(inner, "aclose", None)
             if aclose is not None:
                 await aclose()
         finally:
-            if call.own:
+            if own:
                 state.finish(partial=True)
         raise
     except BaseException as exc:
-        if call.own:
+        hop.flush()
+        if own:
             state.finish(error=exc, partial=True)
         raise
-    if call.own:
+    hop.flush()
+    if own:
         state.finish()
 
 
 def _embed_usage(body: str, tier: str | None) -> Usage | None:
-    raw = scan_key(body, '"usageMetadata"')
+    raw = scan_usage(body)
     if isinstance(raw, dict):
         return usage_from_raw(raw, tier)
     # Vertex ``:predict`` text-embedding models: per-instance token counts

@@ -22,11 +22,15 @@ __all__ = [
     "model_from_resource",
     "requested_tier",
     "scan_key",
+    "scan_meta",
+    "scan_usage",
     "tier_from_traffic",
     "usage_from_raw",
 ]
 
 import json
+import re
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
@@ -35,7 +39,23 @@ from llmfinops.usage import Usage
 from ._base import field
 
 _DECODER = json.JSONDecoder()
-_WS = frozenset(" \t\r\n")
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+"""``raw_decode`` without its Python frame: ``(value, end)``, or ``StopIteration`` / ``ValueError``."""
+_COLON = re.compile(r"[ \t\r\n]*:[ \t\r\n]*").match
+"""JSON whitespace, the ``:`` after a key, JSON whitespace (a compiled loop instead of a Python one)."""
+_USAGE_KEY = '"usageMetadata"'
+_USAGE_LEN = len(_USAGE_KEY)
+_USAGE_OBJECT = re.compile(r'"usageMetadata"[ \t\r\n]*:[ \t\r\n]*(?=\{)').match
+"""At the last ``"usageMetadata"``: a key whose value is an object (ends where the value starts)."""
+# ``"key": "value"`` with a plain string value (no escapes, no control characters, which strict
+# JSON forbids unescaped): its text *is* the decoded value. Anything else goes to the decoder.
+_MODEL_VERSION = re.compile(r'"modelVersion"[ \t\r\n]*:[ \t\r\n]*"([^"\\\x00-\x1f]*)"').match
+_RESPONSE_ID = re.compile(r'"responseId"[ \t\r\n]*:[ \t\r\n]*"([^"\\\x00-\x1f]*)"').match
+_META = re.compile(
+    # both, as Gemini writes them: ``"modelVersion": "...", "responseId": "..."``
+    r'"modelVersion"[ \t\r\n]*:[ \t\r\n]*"([^"\\\x00-\x1f]*)"[ \t\r\n]*,[ \t\r\n]*'
+    r'("responseId")[ \t\r\n]*:[ \t\r\n]*"([^"\\\x00-\x1f]*)"'
+).match
 
 _TRAFFIC_TIERS = {
     # Vertex ``usage_metadata.traffic_type`` -> price-table tier name
@@ -83,9 +103,16 @@ def requested_tier(request: Any) -> str | None:
         >>> requested_tier({"serviceTier": "unspecified"}) is None
         True
     """
-    value = field(request, "serviceTier")
-    if value is None:
-        value = field(request, "service_tier")
+    if isinstance(request, dict):  # the HTTP layer's request body: no ``field`` detour
+        value = request.get("serviceTier")
+        if value is None:
+            value = request.get("service_tier")
+            if value is None:
+                return None
+    else:
+        value = field(request, "serviceTier")
+        if value is None:
+            value = field(request, "service_tier")
     s = _enum_str(value)
     if not s:
         return None
@@ -107,7 +134,7 @@ def extract_usage(usage: Any) -> Usage:
         (12000, 8000, 1200, 900)
     """
     if isinstance(usage, dict) and "prompt_token_count" not in usage:
-        return _from_wire(usage)  # the hot path: raw camelCase JSON read at the HTTP layer
+        return usage_from_raw(usage, None)  # raw camelCase JSON read at the HTTP layer
     prompt = _int(usage, "prompt_token_count", "promptTokenCount")
     cached = _int(usage, "cached_content_token_count", "cachedContentTokenCount")
     candidates = _int(
@@ -130,34 +157,45 @@ def extract_usage(usage: Any) -> Usage:
     )
 
 
-def _n(v: Any) -> int:
-    return v if type(v) is int else 0
-
-
-def _from_wire(u: dict[str, Any]) -> Usage:
-    g = u.get
-    prompt = _n(g("promptTokenCount"))
-    cached = _n(g("cachedContentTokenCount"))
-    thoughts = _n(g("thoughtsTokenCount"))
-    traffic = g("trafficType")
-    tier = tier_from_traffic(traffic) if traffic is not None else None
-    if tier is None and "serviceTier" in u:
-        tier = requested_tier(u)
-    return Usage(
-        input_tokens=prompt + _n(g("toolUsePromptTokenCount")),
-        cache_read_tokens=min(cached, prompt),
-        output_tokens=_n(g("candidatesTokenCount")) + thoughts,
-        reasoning_tokens=thoughts,
-        service_tier=tier,
-    )
-
-
 def usage_from_raw(raw: Any, tier: str | None) -> Usage:
-    """:func:`extract_usage`, falling back to the *requested* tier when the response names none."""
-    u = extract_usage(raw)
-    if u.service_tier is None:
-        u.service_tier = tier
-    return u
+    """:func:`extract_usage`, falling back to the *requested* tier when the response names none.
+
+    A raw camelCase block (read at the HTTP layer, once per response) is converted here
+    directly: one ``get`` and one type test per count (``bool`` and non-numbers count as 0,
+    as in :func:`extract_usage`), no helper calls on the common path.
+    """
+    if not isinstance(raw, dict) or "prompt_token_count" in raw:
+        u = extract_usage(raw)
+        if u.service_tier is None:
+            u.service_tier = tier
+        return u
+    g = raw.get
+    prompt = g("promptTokenCount", 0)
+    if type(prompt) is not int:
+        prompt = 0
+    cached = g("cachedContentTokenCount", 0)
+    if type(cached) is not int:
+        cached = 0
+    thoughts = g("thoughtsTokenCount", 0)
+    if type(thoughts) is not int:
+        thoughts = 0
+    tool_use = g("toolUsePromptTokenCount", 0)
+    if type(tool_use) is not int:
+        tool_use = 0
+    candidates = g("candidatesTokenCount", 0)
+    if type(candidates) is not int:
+        candidates = 0
+    traffic = g("trafficType")
+    reported = tier_from_traffic(traffic) if traffic is not None else None
+    if reported is None and "serviceTier" in raw:
+        reported = requested_tier(raw)  # embedding usage reports the tier it ran in
+    return Usage(
+        input_tokens=prompt + tool_use,
+        cache_read_tokens=min(cached, prompt),
+        output_tokens=candidates + thoughts,
+        reasoning_tokens=thoughts,
+        service_tier=tier if reported is None else reported,
+    )
 
 
 def scan_key(body: str, key: str) -> Any:
@@ -174,19 +212,66 @@ def scan_key(body: str, key: str) -> Any:
     i = body.rfind(key)
     if i < 0:
         return None
-    n = len(body)
-    j = i + len(key)
-    while j < n and body[j] in _WS:
-        j += 1
-    if j >= n or body[j] != ":":
+    m = _COLON(body, i + len(key))
+    if m is None:
         return None
-    j += 1
-    while j < n and body[j] in _WS:
-        j += 1
     try:
-        return _DECODER.raw_decode(body, j)[0]
-    except ValueError:
+        return _SCAN(body, m.end())[0]
+    except (StopIteration, ValueError):  # what ``raw_decode`` raises as ``JSONDecodeError``
         return None
+
+
+def scan_usage(body: str) -> Any:
+    """``scan_key(body, '"usageMetadata"')``, for every response and stream chunk.
+
+    Example:
+        >>> scan_usage('{"usageMetadata": {"promptTokenCount": 7}, "modelVersion": "m"}')
+        {'promptTokenCount': 7}
+    """
+    i = body.rfind(_USAGE_KEY)
+    if i < 0:
+        return None
+    j = i + _USAGE_LEN
+    if body.startswith(": {", j):  # as json.dumps and the API write it: no regex needed
+        j += 2
+    else:
+        m = _COLON(body, j)
+        if m is None:
+            return None
+        j = m.end()
+    try:
+        return _SCAN(body, j)[0]
+    except (StopIteration, ValueError):
+        return None
+
+
+def scan_meta(body: str) -> tuple[str | None, str | None]:
+    """The ``modelVersion`` and ``responseId`` strings of a response body (``None`` if absent or not strings).
+
+    The same values as :func:`scan_key`: a plain string is read by a regex match at the key
+    found from the end (one match for both keys when they are adjacent, as Gemini writes them);
+    an escaped one (or another type) goes through the decoder.
+
+    Example:
+        >>> scan_meta('{"candidates": [], "modelVersion": "gemini-2.5-flash", "responseId": "r1"}')
+        ('gemini-2.5-flash', 'r1')
+    """
+    i = body.rfind('"modelVersion"')
+    j = body.rfind('"responseId"')
+    if i >= 0:
+        m = _META(body, i)
+        if m is not None and m.start(2) == j:  # the ``responseId`` matched is the last one
+            return m[1], m[3]
+        m = _MODEL_VERSION(body, i)
+        model = m[1] if m is not None else scan_key(body, '"modelVersion"')
+    else:
+        model = None
+    if j >= 0:
+        m = _RESPONSE_ID(body, j)
+        rid = m[1] if m is not None else scan_key(body, '"responseId"')
+    else:
+        rid = None
+    return (model if isinstance(model, str) else None, rid if isinstance(rid, str) else None)
 
 
 def model_from_resource(resource: str) -> str:

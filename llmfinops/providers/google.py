@@ -85,9 +85,9 @@ def patch(client: Any, runtime: ClientRuntime) -> Callable[[], None]:
     return undo
 
 
-def _open(http: GoogleHttp, *, stream: bool) -> Scope | None:
+def _open(api: Any, *, stream: bool) -> Scope | None:
     try:
-        return Scope(http.api, stream=stream)
+        return Scope(api, stream=stream)
     except Exception:
         report_internal("google.scope")
         return None
@@ -96,11 +96,12 @@ def _open(http: GoogleHttp, *, stream: bool) -> Scope | None:
 def _patch_models(models: Any, http: GoogleHttp, *, is_async: bool) -> Callable[[], None]:
     orig = models.generate_content
     orig_stream = models.generate_content_stream
+    api = http.api
 
     if is_async:
 
         async def generate_content(*args: Any, **kwargs: Any) -> Any:
-            scope = _open(http, stream=False)
+            scope = _open(api, stream=False)
             if scope is None:
                 return await orig(*args, **kwargs)
             token = SCOPE.set(scope)
@@ -115,7 +116,7 @@ def _patch_models(models: Any, http: GoogleHttp, *, is_async: bool) -> Callable[
             return result
 
         async def generate_content_stream(*args: Any, **kwargs: Any) -> Any:
-            scope = _open(http, stream=True)
+            scope = _open(api, stream=True)
             if scope is None:
                 return await orig_stream(*args, **kwargs)
             token = SCOPE.set(scope)
@@ -135,7 +136,11 @@ def _patch_models(models: Any, http: GoogleHttp, *, is_async: bool) -> Callable[
     else:
 
         def generate_content(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
-            scope = _open(http, stream=False)
+            try:
+                scope: Scope | None = Scope(api, stream=False)
+            except Exception:
+                report_internal("google.scope")
+                scope = None
             if scope is None:
                 return orig(*args, **kwargs)
             token = SCOPE.set(scope)
@@ -150,11 +155,9 @@ def _patch_models(models: Any, http: GoogleHttp, *, is_async: bool) -> Callable[
             return result
 
         def generate_content_stream(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
-            inner = orig_stream(*args, **kwargs)  # a generator: nothing is sent yet
-            scope = _open(http, stream=True)
-            if scope is None:
-                return inner
-            return _meter(scope, inner)
+            # a generator: nothing is sent yet; the scope opens (and its clock starts) when the
+            # caller first iterates, which is when the request goes out
+            return _meter(api, orig_stream(*args, **kwargs))
 
     models.generate_content = functools.wraps(orig)(generate_content)
     models.generate_content_stream = functools.wraps(orig_stream)(generate_content_stream)
@@ -166,19 +169,23 @@ def _patch_models(models: Any, http: GoogleHttp, *, is_async: bool) -> Callable[
     return undo
 
 
-def _meter(scope: Scope, inner: Iterator[Any]) -> Iterator[Any]:
+def _meter(api: Any, inner: Iterator[Any]) -> Iterator[Any]:
     # The scope is set only while SDK code runs (around each ``next``), never across a
     # ``yield``: the caller's code between chunks must not see it.
-    scope.restart()  # the request goes out now, not when the stream object was made
+    scope = _open(api, stream=True)  # the request goes out now, not when the stream object was made
+    if scope is None:
+        yield from inner
+        return
+    set_scope, reset_scope = SCOPE.set, SCOPE.reset
     try:
         while True:
-            token = SCOPE.set(scope)
+            token = set_scope(scope)
             try:
                 chunk = next(inner)
             except StopIteration:
                 break
             finally:
-                SCOPE.reset(token)
+                reset_scope(token)
             yield chunk
     except GeneratorExit:
         try:

@@ -27,7 +27,7 @@ from llmfinops.providers import adapter_for
 from llmfinops.providers import google as gadapter
 from llmfinops.providers._google_http import route
 from llmfinops.providers._google_resources import parse_time
-from llmfinops.providers._google_usage import model_from_resource, scan_key
+from llmfinops.providers._google_usage import model_from_resource, scan_key, scan_meta
 from llmfinops.records import CallRecord
 from llmfinops.testing import FakeClock, capture_records
 from llmfinops.testing._sse import sse_body
@@ -323,6 +323,49 @@ class TestStreaming:
         assert rec.output_tokens == 100  # running total of the first chunk
         assert rec.cost_usd == (10_000 * PRO_IN + 100 * PRO_OUT) / M
 
+    def test_stream_closed_after_several_chunks_keeps_the_latest_total(self) -> None:
+        """Closing mid-stream: the partial record has the running total of the last chunk seen."""
+        client = wrapped(GoogleMock(**usage_kw(10_000, 700)))
+        with capture_records() as recs:
+            stream = client.models.generate_content_stream(model="gemini-2.5-pro", contents="hi")
+            seen = [next(stream) for _ in range(3)]
+            stream.close()
+        assert [c.usage_metadata.candidates_token_count for c in seen] == [100, 200, 300]
+        (rec,) = recs
+        assert (rec.partial, rec.output_tokens, rec.http_requests) == (True, 300, 1)
+        assert rec.cost_usd == (10_000 * PRO_IN + 300 * PRO_OUT) / M
+
+    def test_stream_abandoned_after_several_chunks_keeps_the_latest_total(self) -> None:
+        """A stream dropped mid-way and collected: its record has the last total seen."""
+        client = wrapped(GoogleMock(**usage_kw(10_000, 700)))
+        with capture_records() as recs:
+            stream = client.models.generate_content_stream(model="gemini-2.5-pro", contents="hi")
+            for _ in range(4):
+                next(stream)
+            del stream
+            gc.collect()
+        (rec,) = recs
+        assert (rec.partial, rec.output_tokens) == (True, 400)
+
+    def test_stream_without_the_sdk_method_is_its_own_call(self) -> None:
+        """A stream that bypasses models.generate_content_stream is metered as its own record."""
+        client = wrapped(GoogleMock(**usage_kw(10_000, 700)))
+        with capture_records() as recs:
+            chunks = list(client.models._generate_content_stream(model="gemini-2.5-pro", contents="hi"))
+            stream = client.models._generate_content_stream(model="gemini-2.5-pro", contents="hi")
+            next(stream)
+            next(stream)
+            stream.close()
+        assert len(chunks) == 7
+        full, part = recs
+        assert (full.partial, full.output_tokens, full.stream, full.response_model) == (
+            False,
+            700,
+            True,
+            "gemini-2.5-pro",
+        )
+        assert (part.partial, part.output_tokens) == (True, 200)
+
     def test_stream_garbage_collected_gives_one_partial_record(self) -> None:
         """An abandoned stream is finished when collected."""
         client = wrapped(GoogleMock(**usage_kw(10_000, 700)))
@@ -368,6 +411,35 @@ class TestStreaming:
         (rec,) = recs
         assert rec.partial is True
         assert rec.output_tokens == 100
+
+    async def test_async_stream_closed_after_several_chunks(self) -> None:
+        """aclose() after three chunks: the partial record has the third chunk's total."""
+        client = wrapped(GoogleMock(**usage_kw(10_000, 700)))
+        with capture_records() as recs:
+            stream = await client.aio.models.generate_content_stream(model="gemini-2.5-pro", contents="hi")
+            for _ in range(3):
+                await stream.__anext__()
+            await stream.aclose()
+        (rec,) = recs
+        assert (rec.partial, rec.output_tokens) == (True, 300)
+
+    async def test_async_stream_without_the_sdk_method_is_its_own_call(self) -> None:
+        """The async private stream path is metered on its own, complete or abandoned."""
+        client = wrapped(GoogleMock(**usage_kw(10_000, 700)))
+        with capture_records() as recs:
+            stream = await client.aio.models._generate_content_stream(model="gemini-2.5-pro", contents="hi")
+            n = len([c async for c in stream])
+            stream = await client.aio.models._generate_content_stream(model="gemini-2.5-pro", contents="hi")
+            await stream.__anext__()
+            await stream.__anext__()
+            del stream
+            gc.collect()
+            for _ in range(5):
+                await asyncio.sleep(0)
+        assert n == 7
+        full, part = recs
+        assert (full.partial, full.output_tokens) == (False, 700)
+        assert (part.partial, part.output_tokens) == (True, 200)
 
     async def test_async_stream_abandoned_gives_one_partial_record(self) -> None:
         """An async stream dropped mid-way is finished (by the loop's finalizer or ours)."""
@@ -1035,6 +1107,27 @@ class TestPureFunctions:
         body = '{"candidates": [{"text": "say \\"usageMetadata\\": 1"}], "usageMetadata" :  {"a": 1}}'
         assert scan_key(body, '"usageMetadata"') == {"a": 1}
         assert scan_key('{"x": 1}', '"usageMetadata"') is None
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            '{"candidates": [], "modelVersion": "gemini-2.5-pro", "responseId": "r1"}',
+            '{\n  "modelVersion" : "gemini-2.5-pro",\n  "responseId":"r1"\n}',
+            '{"responseId": "r1", "modelVersion": "gemini-2.5-pro"}',
+            '{"modelVersion": "a\\"b", "responseId": "r\\u00e9"}',
+            '{"modelVersion": 5, "responseId": null}',
+            '{"modelVersion": "m", "responseId": "r1", "x": {"responseId": "r2"}}',
+            '{"modelVersion": "m", "responseId": "responseId"}',
+            '{"c": "say \\"modelVersion\\": \\"x\\"", "modelVersion": "m"}',
+            '{"modelVersion": "m\tx", "responseId": "r"}',
+            '{"candidates": []}',
+            '{"modelVersion": "m", "responseId": "r',
+        ],
+    )
+    def test_scan_meta_reads_what_scan_key_reads(self, body: str) -> None:
+        """The model version and response id are the strings scan_key decodes, or None."""
+        mv, rid = scan_key(body, '"modelVersion"'), scan_key(body, '"responseId"')
+        assert scan_meta(body) == (mv if isinstance(mv, str) else None, rid if isinstance(rid, str) else None)
 
     def test_model_from_resource(self) -> None:
         """Prefixes are stripped; tuned models keep their name."""
