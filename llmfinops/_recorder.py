@@ -26,6 +26,7 @@ import itertools
 import json
 import os
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -241,7 +242,10 @@ class CallState:
         request_max_tokens: int | None = None,
         cache_write_ttl: str | None = None,
         body: dict[str, Any] | None = None,
+        timestamp: datetime | None = None,
+        start: float | None = None,
     ) -> None:
+        """Open the state of one call (``timestamp``/``start``: when it began, default now)."""
         cfg = get_config()
         self.runtime = runtime
         self.body = body
@@ -252,8 +256,8 @@ class CallState:
         self.request_max_tokens = request_max_tokens
         self.cache_write_ttl = cache_write_ttl
         clock = cfg.clock
-        self.timestamp = clock.now()
-        self.start = clock.monotonic()
+        self.timestamp = clock.now() if timestamp is None else timestamp
+        self.start = clock.monotonic() if start is None else start
         self.tag_snapshot = _TAGS.get()
         if _context_captures:
             try:
@@ -372,9 +376,12 @@ class CallState:
             return None
 
     def _total_usage(self) -> Usage | None:
-        if self.hops:
+        hops = self.hops
+        if hops and len(hops) == 1:
+            return hops[0][0]
+        if hops:
             total = Usage()
-            for u, _ in self.hops:
+            for u, _ in hops:
                 total = total + u
             return total
         return self.usage

@@ -477,9 +477,9 @@ class GoogleHttp:
                     stream=r.kind == "stream",
                     request_max_tokens=max_tokens if isinstance(max_tokens, int) else None,
                     body=request,
+                    timestamp=scope.timestamp,
+                    start=scope.start,
                 )
-                state.timestamp = scope.timestamp
-                state.start = scope.start
             except Exception:
                 report_internal("google.begin")
                 return None

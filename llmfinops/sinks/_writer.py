@@ -66,6 +66,7 @@ class PendingRecord(Protocol):
         """Build the record."""
         ...
 
+
 # Errors that another attempt cannot fix: a bug in a sink or a record it cannot encode.
 _PERMANENT: tuple[type[BaseException], ...] = (
     TypeError,
