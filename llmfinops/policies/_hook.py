@@ -31,10 +31,6 @@ _MARGIN = 1.2  # the estimator's margin for non-OpenAI tokenizers (llmfinops.tok
 _GENERATE = frozenset({"chat.completions", "responses", "completions", "messages"})
 
 
-def _generates(provider: str, endpoint: str) -> bool:
-    return endpoint in _GENERATE or (provider == "google" and endpoint.startswith("generate_content"))
-
-
 def _scope(source: str, why: str) -> str:
     return f"{source} for {why}" if why else source
 
@@ -113,7 +109,7 @@ def _apply(state: CallState, client_policy: Policy | None) -> None:
         return
     provider = state.runtime.provider
     endpoint = state.endpoint
-    if not _generates(provider, endpoint):
+    if endpoint not in _GENERATE and not (provider == "google" and endpoint.startswith("generate_content")):
         return
     r = resolve(client_policy)
     if r.prefix_only:  # the default: no caps, no cache placement

@@ -377,10 +377,8 @@ class Resolved:
     fingerprint: bool
     lint: bool
 
-    @property
-    def prefix_only(self) -> bool:
-        """No caps and no cache placement: at most the fingerprint and the lint apply."""
-        return self.max_output_tokens is None and self.max_input_tokens is None and self.cache is None
+    prefix_only: bool = False
+    """No caps and no cache placement: at most the fingerprint and the lint apply."""
 
 
 def _pick(name: str, scope: Policy | None, client: Policy | None, glob: Policy) -> tuple[Any, str]:
@@ -429,6 +427,7 @@ def resolve(client: Policy | None) -> Resolved:
         cache=cache or None,
         fingerprint=fp is not False,
         lint=lint is not False,
+        prefix_only=not out_lim and not in_lim and not cache,
     )
     if len(_resolved) > 256:  # scopes are created per call site; keep the memo small
         _resolved.clear()
