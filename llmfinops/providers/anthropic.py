@@ -37,10 +37,10 @@ from __future__ import annotations
 
 __all__ = ["PROVIDER", "extract_usage", "is_client", "patch", "requested_cache_ttl"]
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
-from anthropic import NotGiven, Omit
+from anthropic import NotGiven, Omit, omit
 
 from llmfinops._context import current_tags
 from llmfinops._internal import handle_internal_errors
@@ -57,6 +57,10 @@ _BATCHES_PATH = "/messages/batches/"
 _DEFAULT_TTL = "5m"
 _MAIN_ITERATIONS = frozenset({"message", "fallback_message"})
 _UNSET = (Omit, NotGiven)
+_OMIT = omit
+# Types whose instances are never ``Omit``/``NotGiven`` (built-in instances cannot report another
+# ``__class__`` to ``isinstance``); the JSON types a request body is made of.
+_PLAIN_TYPES = frozenset((str, int, float, bool, type(None), list, dict, tuple))
 # Raw usage fields a stream accumulates; ``message_delta`` values overwrite ``message_start`` ones.
 _STREAM_USAGE_FIELDS = (
     "input_tokens",
@@ -70,6 +74,7 @@ _STREAM_USAGE_FIELDS = (
     "inference_geo",
     "iterations",
 )
+_STREAM_USAGE_FIELD_SET = frozenset(_STREAM_USAGE_FIELDS)
 
 
 def is_client(obj: object) -> bool:
@@ -86,19 +91,20 @@ def is_client(obj: object) -> bool:
     return False
 
 
-def _int(v: Any) -> int:
-    return v if isinstance(v, int) else 0
+def _fields(obj: Any) -> Mapping[str, Any]:
+    """:func:`~llmfinops.providers._base.view` (same result), short for dicts and pydantic models.
 
-
-def _ttl_split(cache_creation: Any) -> dict[str, int] | None:
-    if cache_creation is None:
-        return None
-    cc = view(cache_creation)
-    t5 = _int(cc.get("ephemeral_5m_input_tokens"))
-    t1 = _int(cc.get("ephemeral_1h_input_tokens"))
-    if not (t5 or t1):
-        return None
-    return {"5m": t5, "1h": t1}
+    Pydantic keeps every declared field (defaults included) in ``__dict__`` and fields newer than
+    the installed SDK in ``__pydantic_extra__``; anything else goes through ``view``.
+    """
+    if type(obj) is dict:
+        return obj
+    try:
+        d = obj.__dict__
+        extra = obj.__pydantic_extra__
+    except AttributeError:
+        return view(obj)
+    return {**d, **extra} if extra else d
 
 
 def extract_usage(usage: Any) -> Usage:
@@ -113,30 +119,56 @@ def extract_usage(usage: Any) -> Usage:
         >>> (u.input_tokens, u.cache_read_tokens, u.cache_write_tokens, u.cache_write_by_ttl, u.modifiers)
         (1320, 1000, 300, {'5m': 100, '1h': 200}, {'speed': 'fast'})
     """
-    f = view(usage)
-    inp = _int(f.get("input_tokens"))
-    read = _int(f.get("cache_read_input_tokens"))
-    write = _int(f.get("cache_creation_input_tokens"))
-    split = _ttl_split(f.get("cache_creation"))
-    if split is not None and not write:
-        write = split["5m"] + split["1h"]
+    # Counts that are not ints (missing, null) are 0; ``type(v) is int`` first: the common case
+    # without an ``isinstance`` call (which alone also accepts bools and int subclasses).
+    f = _fields(usage)
+    inp = f.get("input_tokens")
+    if type(inp) is not int and not isinstance(inp, int):
+        inp = 0
+    read = f.get("cache_read_input_tokens")
+    if type(read) is not int and not isinstance(read, int):
+        read = 0
+    write = f.get("cache_creation_input_tokens")
+    if type(write) is not int and not isinstance(write, int):
+        write = 0
+    out = f.get("output_tokens")
+    if type(out) is not int and not isinstance(out, int):
+        out = 0
+    split = None
+    cache_creation = f.get("cache_creation")
+    if cache_creation is not None:  # the 5m/1h split of the cache writes
+        cc = _fields(cache_creation)
+        t5 = cc.get("ephemeral_5m_input_tokens")
+        if type(t5) is not int and not isinstance(t5, int):
+            t5 = 0
+        t1 = cc.get("ephemeral_1h_input_tokens")
+        if type(t1) is not int and not isinstance(t1, int):
+            t1 = 0
+        if t5 or t1:
+            split = {"5m": t5, "1h": t1}
+            if not write:
+                write = t5 + t1
+    thinking = 0
     details = f.get("output_tokens_details")
+    if details is not None:
+        t = _fields(details).get("thinking_tokens")
+        if isinstance(t, int):
+            thinking = t
+    tier = f.get("service_tier")
     u = Usage(
         input_tokens=inp + write + read,
         cache_read_tokens=read,
         cache_write_tokens=write,
         cache_write_by_ttl=split,
-        output_tokens=_int(f.get("output_tokens")),
-        reasoning_tokens=0 if details is None else _int(view(details).get("thinking_tokens")),
+        output_tokens=out,
+        reasoning_tokens=thinking,
+        service_tier=tier if type(tier) is str or isinstance(tier, str) else None,
     )
-    tier = f.get("service_tier")
-    if isinstance(tier, str):
-        u.service_tier = tier
     speed = f.get("speed")
-    if isinstance(speed, str):
+    if speed is not None and isinstance(speed, str):
         u.modifiers["speed"] = speed
     geo = f.get("inference_geo")
-    if isinstance(geo, str):
+    if geo is not None and isinstance(geo, str):
         u.modifiers["inference_geo"] = geo
     return u
 
@@ -240,7 +272,7 @@ def _set_usage(state: CallState, usage: Any) -> None:
     """Replace what ``state`` knows about usage (cumulative semantics: never add)."""
     u = extract_usage(usage)
     state.usage = u
-    iterations = view(usage).get("iterations")
+    iterations = _fields(usage).get("iterations")
     state.hops = _iteration_hops(state, u, iterations) if iterations else None
     state.http_requests = 1  # iterations are priced parts of one request, not extra requests
     if u.cache_write_tokens and state.cache_write_ttl is None:
@@ -255,59 +287,88 @@ def _set_usage(state: CallState, usage: Any) -> None:
 
 
 def _from_message(state: CallState, msg: Any) -> None:
-    model = field(msg, "model")
-    if isinstance(model, str):
+    d = getattr(msg, "__dict__", None)
+    if type(d) is dict and "model" in d and "usage" in d:
+        # An SDK ``Message``: declared fields always sit in ``__dict__`` (what ``field`` reads first),
+        # and so does the ``_request_id`` the SDK sets on top-level responses.
+        model = d["model"]
+        usage = d["usage"]
+    else:  # dicts (raw-body replays) and anything else
+        d = None
+        model = field(msg, "model")
+        usage = field(msg, "usage")
+    if type(model) is str or isinstance(model, str):
         state.response_model = model
     if state.request_id is None:
-        rid = None if isinstance(msg, dict) else getattr(msg, "_request_id", None)
-        state.request_id = rid or field(msg, "id")
-    usage = field(msg, "usage")
+        if d is not None and "_request_id" in d:
+            rid = d["_request_id"]
+        else:
+            rid = None if isinstance(msg, dict) else getattr(msg, "_request_id", None)
+        state.request_id = rid or (d["id"] if d is not None and "id" in d else field(msg, "id"))
     if usage is not None:
         _set_usage(state, usage)
+
+
+# ``type`` values of the stream events the observer acts on; every other event costs one test.
+_WATCH_FIRST: tuple[str, ...] = ("content_block_delta", "message_start", "message_delta")
+_WATCH_REST: tuple[str, ...] = ("message_start", "message_delta")
 
 
 class _MessageObserver:
     """Raw Messages stream events; the usage accumulates like the SDK's own accumulator."""
 
-    __slots__ = ("_raw", "complete", "state")
+    __slots__ = ("_raw", "_watch", "complete", "state")
 
     def __init__(self, state: CallState) -> None:
         self.state = state
         self.complete = False
         self._raw: dict[str, Any] = {}
+        # Until the first content delta is seen; then only the usage-bearing events.
+        self._watch = _WATCH_FIRST
 
     def observe(self, event: Any) -> bool:
         try:
             kind = event.type  # SDK event models; dicts only come from raw-body replays
         except AttributeError:
             kind = field(event, "type")
-        if kind == "content_block_delta":  # by far the most frequent event: keep it cheap
-            if self.state.first_token_at is None:
+        if kind in self._watch:  # a tuple: compared by ==, like any ``type`` value (never hashed)
+            if kind == "content_block_delta":
                 self.state.mark_first_token()
-        elif kind == "message_start":
-            msg = field(event, "message")
-            self._merge(field(msg, "usage"))
-            usage = self._raw
-            model = field(msg, "model")
-            if isinstance(model, str):
-                self.state.response_model = model
-            if self.state.request_id is None:
-                self.state.request_id = field(msg, "id")
-            _set_usage(self.state, usage)
-        elif kind == "message_delta":
-            self._merge(field(event, "usage"))
-            _set_usage(self.state, self._raw)
-            self.complete = True
+                self._watch = _WATCH_REST
+            else:  # the SDK's event models hold their declared fields in __dict__ (read like ``field``)
+                d = getattr(event, "__dict__", None)
+                if kind == "message_start":
+                    self._start(
+                        d["message"] if type(d) is dict and "message" in d else field(event, "message")
+                    )
+                else:  # message_delta
+                    self._merge(d["usage"] if type(d) is dict and "usage" in d else field(event, "usage"))
+                    _set_usage(self.state, self._raw)
+                    self.complete = True
         return True
+
+    def _start(self, msg: Any) -> None:
+        state = self.state
+        d = getattr(msg, "__dict__", None)
+        if type(d) is dict and "model" in d and "usage" in d:  # an SDK ``Message`` (see _from_message)
+            model = d["model"]
+            self._merge(d["usage"])
+        else:
+            d = None
+            model = field(msg, "model")
+            self._merge(field(msg, "usage"))
+        if type(model) is str or isinstance(model, str):
+            state.response_model = model
+        if state.request_id is None:
+            state.request_id = d["id"] if d is not None and "id" in d else field(msg, "id")
+        _set_usage(state, self._raw)
 
     def _merge(self, usage: Any) -> None:
         if usage is None:
             return
         raw = self._raw
-        f = view(usage)
-        for name in _STREAM_USAGE_FIELDS:
-            v = f.get(name)
-            if v is not None:
+        for name, v in _fields(usage).items():  # no call per field; the order of ``raw`` is unused
+            if v is not None and name in _STREAM_USAGE_FIELD_SET:
                 raw[name] = v
 
 
@@ -391,6 +452,30 @@ def _batch_results_hook(runtime: ClientRuntime) -> Callable[[Any, bool], Any]:
 
 
 # -- spec -----------------------------------------------------------------------------------------
+def _strip_unset(body: dict[str, Any]) -> None:
+    """Delete the entries of ``body`` whose value is an ``Omit``/``NotGiven`` instance, in place.
+
+    Same result as deleting every key whose value passes ``isinstance(value, (Omit, NotGiven))``:
+    the SDK's ``omit`` singleton is dropped by identity and values of plain JSON types are kept;
+    a value of any other type (``NOT_GIVEN``, a user object...) sends the whole body through
+    that ``isinstance`` test.
+    """
+    kept = {}
+    for k, v in body.items():
+        if v is not _OMIT:
+            if type(v) not in _PLAIN_TYPES:
+                break
+            kept[k] = v
+    else:
+        if len(kept) != len(body):
+            body.clear()
+            body.update(kept)
+        return
+    unset = [k for k, v in body.items() if isinstance(v, _UNSET)]
+    for k in unset:
+        del body[k]
+
+
 class _Spec:
     provider = PROVIDER
     attempt_method = "_attempt_request"
@@ -403,31 +488,28 @@ class _Spec:
         if url != _MESSAGES_URL and not url.endswith(_MESSAGES_URL):
             return None  # count_tokens, batches.create, files, models...: nothing billed
         body = options.json_data
-        if not isinstance(body, dict):
+        if type(body) is not dict and not isinstance(body, dict):
             return None
         # The resource methods pass every parameter, unset ones as the SDK's ``omit`` sentinel
         # (stripped later in the SDK's own request()); drop them so that before-call hooks see the
         # same clean body as with OpenAI. The dict is built fresh by the resource method.
-        unset = [k for k, v in body.items() if isinstance(v, _UNSET)]
-        for k in unset:
-            del body[k]
+        _strip_unset(body)
         model = body.get("model")
         cap = body.get("max_tokens")
         return CallState(
             runtime,
             endpoint="messages",
             operation="chat",
-            model=model if isinstance(model, str) else "",
+            model=model if type(model) is str or isinstance(model, str) else "",
             stream=body.get("stream") is True,
             request_max_tokens=cap if type(cap) is int else None,
             body=body,
         )
 
-    def on_response(self, state: CallState, response: Any) -> None:
-        _from_message(state, response)
-
-    def observer(self, state: CallState) -> _MessageObserver:
-        return _MessageObserver(state)
+    # Called directly (no method frame in between): ``on_response(state, response)`` and
+    # ``observer(state)``, a fresh observer for one stream.
+    on_response = staticmethod(_from_message)
+    observer = staticmethod(_MessageObserver)
 
     def on_stream(self, state: CallState, stream: Any) -> None:
         if state.request_id is None:

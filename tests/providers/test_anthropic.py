@@ -129,6 +129,38 @@ class TestWrap:
         assert seen == [{"max_tokens": 5000, "messages": MSGS, "model": "claude-sonnet-4-6"}]
         assert mock.requests[0]["max_tokens"] == 100
 
+    def test_hooks_see_a_clean_body_with_other_sentinels(self) -> None:
+        """Explicit `NOT_GIVEN`, fresh `Omit()` instances and subclasses are stripped too; values are kept."""
+
+        class MyOmit(anthropic.Omit):
+            pass
+
+        mock = AnthropicMock()
+        client = llmfinops.wrap(anthropic_client(mock))
+        seen: list[dict[str, Any]] = []
+        runtime = runtime_of(client)
+        assert runtime is not None
+        runtime.before_call.insert(0, lambda state: seen.append(dict(state.body)))
+        create(
+            client,
+            messages=tuple(MSGS),
+            service_tier=anthropic.NOT_GIVEN,
+            system=anthropic.Omit(),
+            tools=MyOmit(),
+            metadata={"user_id": "u1"},
+            stop_sequences=["END"],
+        )
+        assert seen == [
+            {
+                "max_tokens": 1024,
+                "messages": tuple(MSGS),
+                "metadata": {"user_id": "u1"},
+                "model": "claude-sonnet-4-6",
+                "stop_sequences": ["END"],
+            }
+        ]
+        assert list(seen[0]) == list(mock.requests[0])  # the SDK's order, as sent
+
     def test_is_client(self) -> None:
         """Only Anthropic SDK clients are claimed."""
         assert adapter.is_client(anthropic_client())
