@@ -337,6 +337,7 @@ class CallState:
                 runtime.writer(cfg).submit(self)
                 return None
             rec = self._build(cfg, error, partial)
+            self.estimator = None  # it references its observer, which references this state
         except Exception:  # never into the user's call (a try block is cheaper than a context manager)
             report_internal("record")
             return None

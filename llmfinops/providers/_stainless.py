@@ -218,10 +218,6 @@ def _collected(ref: weakref.ref[Any]) -> None:
             report_internal("stream.gc")
 
 
-def _track(stream: Any, state: CallState, observer: StreamObserver) -> None:
-    _live[weakref.ref(stream, _collected)] = (state, observer)
-
-
 @atexit.register  # registered after the writer's own exit flush: runs before it (LIFO)
 def _finish_open_streams() -> None:
     for ref in list(_live):
@@ -233,8 +229,10 @@ def _wrap_stream(state: CallState, stream: Any, observer: StreamObserver, *, is_
         return
     inner = stream._iterator
     response = stream.response
+    ref = weakref.ref(stream, _collected)
+    _live[ref] = (state, observer)
     if is_async:
-        agen = _aobserve(state, observer, inner)
+        agen = _aobserve(state, observer, inner, response, ref)
         stream._iterator = agen
         orig_aclose = response.aclose
 
@@ -244,10 +242,11 @@ def _wrap_stream(state: CallState, stream: Any, observer: StreamObserver, *, is_
             finally:
                 if not getattr(agen, "ag_running", False):
                     state.finish(partial=not observer.complete)
+                    _release(response, ref)
 
         response.aclose = aclose
     else:
-        gen = _observe(state, observer, inner)
+        gen = _observe(state, observer, inner, response, ref)
         stream._iterator = gen
         orig_close = response.close
 
@@ -257,13 +256,28 @@ def _wrap_stream(state: CallState, stream: Any, observer: StreamObserver, *, is_
             finally:
                 if not getattr(gen, "gi_running", False):
                     state.finish(partial=not observer.complete)
+                    _release(response, ref)
 
         response.close = close
     stream._llmfinops_state = state
-    _track(stream, state, observer)
 
 
-def _observe(state: CallState, observer: StreamObserver, inner: Iterator[Any]) -> Generator[Any, None, None]:
+def _release(response: Any, ref: weakref.ref[Any]) -> None:
+    """After the record: drop our hold on the stream's objects.
+
+    The patched ``close`` closes a reference cycle through the response; without it, plain
+    reference counting frees what the stream used, with no work left for the cyclic GC.
+    """
+    _live.pop(ref, None)
+    d = getattr(response, "__dict__", None)
+    if d is not None:
+        d.pop("close", None)
+        d.pop("aclose", None)
+
+
+def _observe(
+    state: CallState, observer: StreamObserver, inner: Iterator[Any], response: Any, ref: weakref.ref[Any]
+) -> Generator[Any, None, None]:
     parts = state.completion_parts  # not None only when content capture is on
     observe = observer.observe
     try:
@@ -279,15 +293,22 @@ def _observe(state: CallState, observer: StreamObserver, inner: Iterator[Any]) -
                 yield event
     except GeneratorExit:
         state.finish(partial=not observer.complete)
+        _release(response, ref)
         raise
     except BaseException as exc:
         state.finish(error=exc, partial=True)
+        _release(response, ref)
         raise
     state.finish(partial=not observer.complete)
+    _release(response, ref)
 
 
 async def _aobserve(
-    state: CallState, observer: StreamObserver, inner: AsyncIterator[Any]
+    state: CallState,
+    observer: StreamObserver,
+    inner: AsyncIterator[Any],
+    response: Any,
+    ref: weakref.ref[Any],
 ) -> AsyncGenerator[Any, None]:
     parts = state.completion_parts  # not None only when content capture is on
     observe = observer.observe
@@ -304,11 +325,14 @@ async def _aobserve(
                 yield event
     except GeneratorExit:
         state.finish(partial=not observer.complete)
+        _release(response, ref)
         raise
     except BaseException as exc:
         state.finish(error=exc, partial=True)
+        _release(response, ref)
         raise
     state.finish(partial=not observer.complete)
+    _release(response, ref)
 
 
 # -- raw responses -------------------------------------------------------------------------------
