@@ -20,6 +20,9 @@ from typing import Any
 from ._digest import canonical_digest, hex_digest
 
 _LEADING_ROLES = frozenset({"system", "developer"})
+_GOOGLE_KEYS = frozenset(
+    {"systemInstruction", "system_instruction", "config", "tools", "cachedContent", "cached_content"}
+)
 
 
 def static_parts(provider: str, endpoint: str | None, body: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -57,6 +60,8 @@ def static_parts(provider: str, endpoint: str | None, body: Mapping[str, Any]) -
                 parts.append((f"{key}[{i}]", m))
         return parts
     if provider == "google":
+        if _GOOGLE_KEYS.isdisjoint(body):  # the common case: nothing static to collect
+            return parts
         for key in ("systemInstruction", "system_instruction"):
             v = body.get(key)
             if v:
