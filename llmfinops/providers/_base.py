@@ -44,7 +44,7 @@ def view(obj: Any) -> Mapping[str, Any]:
     ``__getattr__`` path (an exception) for every field the SDK model does not define. Fields the
     installed SDK does not know yet (``__pydantic_extra__``) are included.
     """
-    if isinstance(obj, dict):
+    if type(obj) is dict or isinstance(obj, dict):
         return obj
     try:  # a pydantic model: __dict__ holds every declared field, __pydantic_extra__ the new ones
         d = obj.__dict__

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 __all__ = ["PROVIDER", "extract_usage", "is_client", "patch", "requested_cache_ttl"]
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from anthropic import NotGiven, Omit, omit
@@ -91,22 +91,6 @@ def is_client(obj: object) -> bool:
     return False
 
 
-def _fields(obj: Any) -> Mapping[str, Any]:
-    """:func:`~llmfinops.providers._base.view` (same result), short for dicts and pydantic models.
-
-    Pydantic keeps every declared field (defaults included) in ``__dict__`` and fields newer than
-    the installed SDK in ``__pydantic_extra__``; anything else goes through ``view``.
-    """
-    if type(obj) is dict:
-        return obj
-    try:
-        d = obj.__dict__
-        extra = obj.__pydantic_extra__
-    except AttributeError:
-        return view(obj)
-    return {**d, **extra} if extra else d
-
-
 def extract_usage(usage: Any) -> Usage:
     """Convert an Anthropic usage block (``Usage``, ``BetaUsage``, an iteration entry; model or dict).
 
@@ -121,7 +105,7 @@ def extract_usage(usage: Any) -> Usage:
     """
     # Counts that are not ints (missing, null) are 0; ``type(v) is int`` first: the common case
     # without an ``isinstance`` call (which alone also accepts bools and int subclasses).
-    f = _fields(usage)
+    f = view(usage)
     inp = f.get("input_tokens")
     if type(inp) is not int and not isinstance(inp, int):
         inp = 0
@@ -137,7 +121,7 @@ def extract_usage(usage: Any) -> Usage:
     split = None
     cache_creation = f.get("cache_creation")
     if cache_creation is not None:  # the 5m/1h split of the cache writes
-        cc = _fields(cache_creation)
+        cc = view(cache_creation)
         t5 = cc.get("ephemeral_5m_input_tokens")
         if type(t5) is not int and not isinstance(t5, int):
             t5 = 0
@@ -151,7 +135,7 @@ def extract_usage(usage: Any) -> Usage:
     thinking = 0
     details = f.get("output_tokens_details")
     if details is not None:
-        t = _fields(details).get("thinking_tokens")
+        t = view(details).get("thinking_tokens")
         if isinstance(t, int):
             thinking = t
     tier = f.get("service_tier")
@@ -272,7 +256,7 @@ def _set_usage(state: CallState, usage: Any) -> None:
     """Replace what ``state`` knows about usage (cumulative semantics: never add)."""
     u = extract_usage(usage)
     state.usage = u
-    iterations = _fields(usage).get("iterations")
+    iterations = view(usage).get("iterations")
     state.hops = _iteration_hops(state, u, iterations) if iterations else None
     state.http_requests = 1  # iterations are priced parts of one request, not extra requests
     if u.cache_write_tokens and state.cache_write_ttl is None:
@@ -367,7 +351,7 @@ class _MessageObserver:
         if usage is None:
             return
         raw = self._raw
-        for name, v in _fields(usage).items():  # no call per field; the order of ``raw`` is unused
+        for name, v in view(usage).items():  # no call per field; the order of ``raw`` is unused
             if v is not None and name in _STREAM_USAGE_FIELD_SET:
                 raw[name] = v
 
