@@ -134,3 +134,30 @@ def test_a_queued_call_does_not_keep_its_request_body(setup: Any) -> None:
     client.chat.completions.create(model="gpt-4o", messages=MSG)
     (item,) = queued()
     assert isinstance(item, CallState) and item.body is None and item.estimator is None
+
+
+def test_warnings_as_errors_on_the_writer_cost_one_record_not_the_batch(
+    setup: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build that raises even while reporting (warnings turned into errors) loses only its record."""
+    import warnings
+
+    from llmfinops import _recorder
+
+    sink, _, client = setup
+    client.chat.completions.create(model="gpt-4o", messages=MSG)
+    client.chat.completions.create(model="gpt-4o", messages=MSG)
+    first = queued()[0]
+    real = CallState._build
+
+    def build(self: CallState, *a: Any) -> CallRecord:
+        if self is first:
+            raise RuntimeError("boom")
+        return real(self, *a)
+
+    monkeypatch.setattr(CallState, "_build", build)
+    monkeypatch.setattr(_recorder, "report_internal", lambda where: warnings.warn(where, stacklevel=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        llmfinops.flush()
+    assert len(sink.records) == 1

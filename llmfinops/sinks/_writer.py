@@ -119,7 +119,11 @@ def _materialize(items: list[CallRecord | PendingRecord]) -> list[CallRecord]:
         if item.__class__ is CallRecord or isinstance(item, CallRecord):
             out.append(item)
         else:
-            rec = item.materialize()
+            try:
+                rec = item.materialize()
+            except Exception:  # e.g. a warning turned into an error by the app's filters
+                logger.exception("llmfinops writer: a record could not be built")
+                continue
             if rec is not None:
                 out.append(rec)
     return out
