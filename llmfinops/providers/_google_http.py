@@ -545,18 +545,7 @@ class GoogleHttp:
             CURRENT_CALL.reset(t_cur)
             _ATTEMPTS.reset(t_att)
         _settle(state, att)
-        try:
-            body = getattr(resp, "body", None)
-            if type(body) is not str:
-                body = _text(body)
-            if r.kind == "generate":
-                _on_generate(state, request_dict, body)
-            else:
-                self._on_response(r, state, request_dict, body)
-        except Exception:
-            report_internal("google.response")
-        if scope is None:
-            state.finish()
+        self._complete(r, state, scope, request_dict, resp)
         return resp
 
     async def async_request(
@@ -593,19 +582,25 @@ class GoogleHttp:
             CURRENT_CALL.reset(t_cur)
             _ATTEMPTS.reset(t_att)
         _settle(state, att)
+        self._complete(r, state, scope, request_dict, resp)
+        return resp
+
+    def _complete(
+        self, r: Route, state: CallState, scope: Scope | None, request: dict[str, Any], resp: Any
+    ) -> None:
+        """Read a non-streamed response into ``state``; finish the call if the request was its own."""
         try:
             body = getattr(resp, "body", None)
             if type(body) is not str:
                 body = _text(body)
             if r.kind == "generate":
-                _on_generate(state, request_dict, body)
+                _on_generate(state, request, body)
             else:
-                self._on_response(r, state, request_dict, body)
+                self._on_response(r, state, request, body)
         except Exception:
             report_internal("google.response")
         if scope is None:
             state.finish()
-        return resp
 
     # -- attempts ----------------------------------------------------------------------------
     def request_once(self, *args: Any, **kwargs: Any) -> Any:
