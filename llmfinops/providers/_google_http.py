@@ -30,6 +30,7 @@ import json
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
+from types import TracebackType
 from typing import Any, NamedTuple
 
 from llmfinops._config import get_config
@@ -195,6 +196,35 @@ def _settle(state: CallState, att: list[int]) -> None:
     state.attempts = (a if a > 1 else 1) + (n - 1 if n > 1 else 0)
     if len(att) > 1:
         state.error_statuses.extend(att[1:])
+
+
+class _Sending:
+    """One metered HTTP request in flight (``with``): its attempts counted, its state current.
+
+    On the way out the attempts are settled on the state; on an error, a request that is its
+    own call (no SDK-call scope) finishes with it. A class, not a generator context manager:
+    this runs once per request.
+    """
+
+    __slots__ = ("_t_att", "_t_cur", "att", "scope", "state")
+
+    def __init__(self, state: CallState, scope: Scope | None) -> None:
+        self.state = state
+        self.scope = scope
+        self.att = [0]
+
+    def __enter__(self) -> None:
+        self._t_att = _ATTEMPTS.set(self.att)
+        self._t_cur = CURRENT_CALL.set(self.state)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        CURRENT_CALL.reset(self._t_cur)
+        _ATTEMPTS.reset(self._t_att)
+        _settle(self.state, self.att)
+        if exc is not None and self.scope is None:
+            self.state.finish(error=exc)
 
 
 def _text(body: Any) -> str:
@@ -531,20 +561,8 @@ class GoogleHttp:
         if began is None:
             return self.o_request(http_method, path, request_dict, http_options)
         state, scope = began
-        att = [0]
-        t_att = _ATTEMPTS.set(att)
-        t_cur = CURRENT_CALL.set(state)
-        try:
+        with _Sending(state, scope):
             resp = self.o_request(http_method, path, request_dict, http_options)
-        except BaseException as exc:
-            _settle(state, att)
-            if scope is None:
-                state.finish(error=exc)
-            raise
-        finally:
-            CURRENT_CALL.reset(t_cur)
-            _ATTEMPTS.reset(t_att)
-        _settle(state, att)
         self._complete(r, state, scope, request_dict, resp)
         return resp
 
@@ -568,20 +586,8 @@ class GoogleHttp:
         if began is None:
             return await self.o_arequest(http_method, path, request_dict, http_options)
         state, scope = began
-        att = [0]
-        t_att = _ATTEMPTS.set(att)
-        t_cur = CURRENT_CALL.set(state)
-        try:
+        with _Sending(state, scope):
             resp = await self.o_arequest(http_method, path, request_dict, http_options)
-        except BaseException as exc:
-            _settle(state, att)
-            if scope is None:
-                state.finish(error=exc)
-            raise
-        finally:
-            CURRENT_CALL.reset(t_cur)
-            _ATTEMPTS.reset(t_att)
-        _settle(state, att)
         self._complete(r, state, scope, request_dict, resp)
         return resp
 
@@ -655,24 +661,13 @@ class GoogleHttp:
         hop = _StreamHop(state, _requested_tier(request_dict))
         if scope is not None:
             scope.hop = hop
-        att = [0]
-        t_att = _ATTEMPTS.set(att)
-        t_cur = CURRENT_CALL.set(state)
         first: Any = None
         ended = False
-        try:
-            first = next(inner)  # sends the request
-        except StopIteration:
-            ended = True
-        except BaseException as exc:
-            _settle(state, att)
-            if scope is None:
-                state.finish(error=exc)
-            raise
-        finally:
-            CURRENT_CALL.reset(t_cur)
-            _ATTEMPTS.reset(t_att)
-        _settle(state, att)
+        with _Sending(state, scope):
+            try:
+                first = next(inner)  # sends the request
+            except StopIteration:
+                ended = True
         observe = hop.observe
         try:
             if not ended:
@@ -711,20 +706,8 @@ class GoogleHttp:
         if began is None:
             return await self.o_astreamed(http_method, path, request_dict, http_options)
         state, scope = began
-        att = [0]
-        t_att = _ATTEMPTS.set(att)
-        t_cur = CURRENT_CALL.set(state)
-        try:
+        with _Sending(state, scope):
             inner = await self.o_astreamed(http_method, path, request_dict, http_options)
-        except BaseException as exc:
-            _settle(state, att)
-            if scope is None:
-                state.finish(error=exc)
-            raise
-        finally:
-            CURRENT_CALL.reset(t_cur)
-            _ATTEMPTS.reset(t_att)
-        _settle(state, att)
         hop = _StreamHop(state, _requested_tier(request_dict))
         if scope is not None:
             scope.hop = hop
