@@ -226,6 +226,10 @@ class CallState:
     """After-call hooks of this call only (see :meth:`on_record`)."""
     adapter_data: Any = None
     """Private to the provider adapter (e.g. whether it injected ``include_usage``)."""
+    usage_reader: Callable[[], None] | None = None
+    """Set by a stream observer that has seen usage it has not read yet (e.g. Anthropic's
+    ``message_start`` before the final ``message_delta``): reads it into :attr:`usage` when a
+    record is built before the stream reported its final usage."""
     done = False
     end = 0.0
     """Monotonic time the call ended (set by :meth:`finish`)."""
@@ -376,6 +380,20 @@ class CallState:
             report_internal("record")
             return None
 
+    @property
+    def has_usage(self) -> bool:
+        """Whether the provider reported any usage (read already, or waiting in :attr:`usage_reader`)."""
+        return self.usage is not None or bool(self.hops) or self.usage_reader is not None
+
+    def _read_pending_usage(self) -> None:
+        reader = self.usage_reader
+        self.usage_reader = None
+        if reader is not None:
+            try:
+                reader()
+            except Exception:
+                report_internal("usage")
+
     def _total_usage(self) -> Usage | None:
         hops = self.hops
         if hops and len(hops) == 1:
@@ -404,6 +422,8 @@ class CallState:
         return total
 
     def _build(self, cfg: Config, error: BaseException | None, partial: bool) -> CallRecord:
+        if self.usage_reader is not None:
+            self._read_pending_usage()
         runtime = self.runtime
         table = runtime.table(cfg)
         usage = self._total_usage()

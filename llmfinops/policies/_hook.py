@@ -24,7 +24,7 @@ from ._anthropic import place_cache_breakpoints
 from ._caps import InputTooLarge, cap_output_tokens, check_input_tokens
 from ._lint import lint_prefix
 from ._openai import apply_openai_cache
-from ._prefix import part_digests, prefix_fingerprint, static_parts
+from ._prefix import history_end, part_digests, prefix_fingerprint, static_parts
 from ._settings import Policy, resolve
 
 _MARGIN = 1.2  # the estimator's margin for non-OpenAI tokenizers (llmfinops.tokens)
@@ -177,11 +177,18 @@ def _prefix_checks(
 ) -> None:
     """Fingerprint and lint of the static prefix, for a request no other policy changes."""
     parts = static_parts(provider, endpoint, body)
-    if not parts and provider != "anthropic":  # no static prefix: nothing to hash or lint
-        return  # (an Anthropic fingerprint may still cover a cached history)
+    history = None
+    if not parts:  # no static prefix: nothing to hash or lint...
+        if provider != "anthropic" or not fingerprint:
+            return
+        history = history_end(body)  # ...but an Anthropic fingerprint may cover a cached history
+        if history is None:
+            return
     digests = part_digests(parts)
     if fingerprint:
-        fp = prefix_fingerprint(body, provider=provider, endpoint=endpoint, parts=parts, digests=digests)
+        fp = prefix_fingerprint(
+            body, provider=provider, endpoint=endpoint, cached_history=history, parts=parts, digests=digests
+        )
         if fp is not None:
             state.extra_fields["prefix_fingerprint"] = fp
     if lint and parts:

@@ -97,24 +97,35 @@ def history_end(body: Mapping[str, Any]) -> tuple[int, int] | None:
         (0, 0)
     """
     messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
+    if not messages or not isinstance(messages, list):
         return None
-    automatic = isinstance(body.get("cache_control"), Mapping)
+    automatic = _is_mapping(body.get("cache_control"))
     for mi in range(len(messages) - 1, -1, -1):
         m = messages[mi]
-        content = m.get("content") if isinstance(m, Mapping) else None
-        if isinstance(content, list):
+        content = m.get("content") if _is_mapping(m) else None
+        if type(content) is str:  # one text block: it carries no marker of its own
+            if automatic:
+                return (mi, -1)
+        elif isinstance(content, list):
             for bi in range(len(content) - 1, -1, -1):
                 b = content[bi]
-                if not isinstance(b, Mapping):
+                if not _is_mapping(b):
                     continue
                 if automatic and b.get("type") not in ("thinking", "redacted_thinking"):
                     return (mi, bi)
-                if isinstance(b.get("cache_control"), Mapping):
+                if _is_mapping(b.get("cache_control")):
                     return (mi, bi)
         elif isinstance(content, str) and automatic:
             return (mi, -1)
     return None
+
+
+def _is_mapping(v: Any) -> bool:
+    """``isinstance(v, Mapping)``, without the ABC machinery for the usual ``dict`` (and ``None``)."""
+    t = type(v)
+    if t is dict:
+        return True
+    return v is not None and t is not str and isinstance(v, Mapping)
 
 
 def part_digests(parts: list[tuple[str, Any]]) -> list[bytes]:

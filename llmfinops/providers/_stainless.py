@@ -350,7 +350,7 @@ def _finish_from_body(spec: StainlessSpec, state: CallState, http: Any) -> None:
             spec.on_response(state, json.loads(content))
     except Exception:
         logger.debug("could not read usage from a raw response body", exc_info=True)
-    state.finish(partial=state.usage is None and not state.hops)
+    state.finish(partial=not state.has_usage)
 
 
 def _replay_sse(spec: StainlessSpec, state: CallState, content: bytes) -> None:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 __all__ = ["PROVIDER", "extract_usage", "is_client", "patch", "requested_cache_ttl"]
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from anthropic import NotGiven, Omit, omit
@@ -61,20 +61,6 @@ _OMIT = omit
 # Types whose instances are never ``Omit``/``NotGiven`` (built-in instances cannot report another
 # ``__class__`` to ``isinstance``); the JSON types a request body is made of.
 _PLAIN_TYPES = frozenset((str, int, float, bool, type(None), list, dict, tuple))
-# Raw usage fields a stream accumulates; ``message_delta`` values overwrite ``message_start`` ones.
-_STREAM_USAGE_FIELDS = (
-    "input_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "cache_creation",
-    "output_tokens",
-    "output_tokens_details",
-    "service_tier",
-    "speed",
-    "inference_geo",
-    "iterations",
-)
-_STREAM_USAGE_FIELD_SET = frozenset(_STREAM_USAGE_FIELDS)
 
 
 def is_client(obj: object) -> bool:
@@ -103,9 +89,13 @@ def extract_usage(usage: Any) -> Usage:
         >>> (u.input_tokens, u.cache_read_tokens, u.cache_write_tokens, u.cache_write_by_ttl, u.modifiers)
         (1320, 1000, 300, {'5m': 100, '1h': 200}, {'speed': 'fast'})
     """
+    return _usage_from(view(usage))
+
+
+def _usage_from(f: Mapping[str, Any]) -> Usage:
+    """:func:`extract_usage` of the fields of a usage block."""
     # Counts that are not ints (missing, null) are 0; ``type(v) is int`` first: the common case
     # without an ``isinstance`` call (which alone also accepts bools and int subclasses).
-    f = view(usage)
     inp = f.get("input_tokens")
     if type(inp) is not int and not isinstance(inp, int):
         inp = 0
@@ -254,9 +244,10 @@ def _copy_usage(u: Usage) -> Usage:
 
 def _set_usage(state: CallState, usage: Any) -> None:
     """Replace what ``state`` knows about usage (cumulative semantics: never add)."""
-    u = extract_usage(usage)
+    f = view(usage)
+    u = _usage_from(f)
     state.usage = u
-    iterations = view(usage).get("iterations")
+    iterations = f.get("iterations")
     state.hops = _iteration_hops(state, u, iterations) if iterations else None
     state.http_requests = 1  # iterations are priced parts of one request, not extra requests
     if u.cache_write_tokens and state.cache_write_ttl is None:
@@ -299,14 +290,20 @@ _WATCH_REST: tuple[str, ...] = ("message_start", "message_delta")
 
 
 class _MessageObserver:
-    """Raw Messages stream events; the usage accumulates like the SDK's own accumulator."""
+    """Raw Messages stream events; the usage is read once, like the SDK's own accumulator would.
 
-    __slots__ = ("_raw", "_watch", "complete", "state")
+    ``message_start`` carries the input side and the TTL split; the cumulative ``message_delta``
+    values overwrite them (never add). The usage is read when the final ``message_delta``
+    arrives, or, for a stream that ends before it, when its record is built.
+    """
+
+    __slots__ = ("_start", "_watch", "complete", "state")
 
     def __init__(self, state: CallState) -> None:
         self.state = state
         self.complete = False
-        self._raw: dict[str, Any] = {}
+        self._start: Mapping[str, Any] | None = None
+        """The ``message_start`` usage fields (merged with any earlier ``message_delta``)."""
         # Until the first content delta is seen; then only the usage-bearing events.
         self._watch = _WATCH_FIRST
 
@@ -322,38 +319,46 @@ class _MessageObserver:
             else:  # the SDK's event models hold their declared fields in __dict__ (read like ``field``)
                 d = getattr(event, "__dict__", None)
                 if kind == "message_start":
-                    self._start(
+                    self._begin(
                         d["message"] if type(d) is dict and "message" in d else field(event, "message")
                     )
                 else:  # message_delta
-                    self._merge(d["usage"] if type(d) is dict and "usage" in d else field(event, "usage"))
-                    _set_usage(self.state, self._raw)
-                    self.complete = True
+                    self._delta(d["usage"] if type(d) is dict and "usage" in d else field(event, "usage"))
         return True
 
-    def _start(self, msg: Any) -> None:
+    def _begin(self, msg: Any) -> None:
         state = self.state
         d = getattr(msg, "__dict__", None)
         if type(d) is dict and "model" in d and "usage" in d:  # an SDK ``Message`` (see _from_message)
             model = d["model"]
-            self._merge(d["usage"])
+            usage = d["usage"]
         else:
             d = None
             model = field(msg, "model")
-            self._merge(field(msg, "usage"))
+            usage = field(msg, "usage")
         if type(model) is str or isinstance(model, str):
             state.response_model = model
         if state.request_id is None:
             state.request_id = d["id"] if d is not None and "id" in d else field(msg, "id")
-        _set_usage(state, self._raw)
+        if usage is not None:
+            self._start = view(usage)
+            state.usage_reader = self._read_start
 
-    def _merge(self, usage: Any) -> None:
-        if usage is None:
-            return
-        raw = self._raw
-        for name, v in view(usage).items():  # no call per field; the order of ``raw`` is unused
-            if v is not None and name in _STREAM_USAGE_FIELD_SET:
-                raw[name] = v
+    def _read_start(self) -> None:
+        if self._start is not None:
+            _set_usage(self.state, self._start)
+
+    def _delta(self, usage: Any) -> None:
+        if usage is not None:
+            # Only the values the event carries overwrite (a null is "not reported", not zero).
+            new = {k: v for k, v in view(usage).items() if v is not None}
+            start = self._start
+            self._start = {**start, **new} if start else new
+        self.complete = True
+        state = self.state
+        state.usage_reader = None
+        if self._start is not None:
+            _set_usage(state, self._start)
 
 
 # -- Message Batch results ------------------------------------------------------------------------

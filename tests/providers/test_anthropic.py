@@ -629,7 +629,7 @@ class TestRetriesAndErrors:
         def boom(usage: Any) -> Any:
             raise RuntimeError("boom")
 
-        monkeypatch.setattr(adapter, "extract_usage", boom)
+        monkeypatch.setattr(adapter, "_usage_from", boom)
         client = llmfinops.wrap(anthropic_client(AnthropicMock(output_tokens=3)))
         with pytest.warns(LLMFinOpsWarning) as caught:
             msg = create(client)
