@@ -67,7 +67,13 @@ class StreamObserver(Protocol):
     """Watches a stream's events; decides which ones the caller sees."""
 
     complete: bool
-    """True once the final usage has been seen."""
+    """True once the final usage has been seen.
+
+    An observer may also have a ``skip`` attribute: a set of event classes it does not need.
+    Then (unless content capture is on) events of those exact classes pass without a call to
+    :meth:`observe` (reading a field of an SDK model costs more than the test). The observer
+    may change ``skip`` as the stream goes.
+    """
 
     def observe(self, event: Any) -> bool:
         """Record what ``event`` tells; return ``False`` to hide it from the caller."""

@@ -275,13 +275,22 @@ def _release(response: Any, ref: weakref.ref[Any]) -> None:
         d.pop("aclose", None)
 
 
+def _skippable(observer: StreamObserver, parts: list[str] | None) -> Any:
+    """The observer's ``skip`` (event classes it does not need), unless it must see every event."""
+    return getattr(observer, "skip", None) if parts is None else None
+
+
 def _observe(
     state: CallState, observer: StreamObserver, inner: Iterator[Any], response: Any, ref: weakref.ref[Any]
 ) -> Generator[Any, None, None]:
     parts = state.completion_parts  # not None only when content capture is on
     observe = observer.observe
+    skip = _skippable(observer, parts)
     try:
         for event in inner:
+            if skip is not None and type(event) in observer.skip:  # type: ignore[attr-defined]
+                yield event  # an event class the observer never needs: no call, no field read
+                continue
             try:
                 show = observe(event)
             except Exception:
@@ -312,8 +321,12 @@ async def _aobserve(
 ) -> AsyncGenerator[Any, None]:
     parts = state.completion_parts  # not None only when content capture is on
     observe = observer.observe
+    skip = _skippable(observer, parts)
     try:
         async for event in inner:
+            if skip is not None and type(event) in observer.skip:  # type: ignore[attr-defined]
+                yield event  # an event class the observer never needs: no call, no field read
+                continue
             try:
                 show = observe(event)
             except Exception:

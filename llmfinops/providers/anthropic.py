@@ -284,9 +284,62 @@ def _from_message(state: CallState, msg: Any) -> None:
         _set_usage(state, usage)
 
 
-# ``type`` values of the stream events the observer acts on; every other event costs one test.
-_WATCH_FIRST: tuple[str, ...] = ("content_block_delta", "message_start", "message_delta")
-_WATCH_REST: tuple[str, ...] = ("message_start", "message_delta")
+def _event_classes() -> tuple[dict[type, str], frozenset[type], frozenset[type]]:
+    """The SDK's Messages stream event classes (plain and beta), by the ``type`` they carry.
+
+    Returns the kind of each class the observer acts on, the classes it never needs (block
+    start/stop, ``message_stop``) and those plus the content deltas (needed until the first one,
+    for the time to first token). A class is used only if its ``type`` field is the one literal
+    expected; an SDK without them leaves every event to be read by its ``type``.
+    """
+    import typing
+
+    from anthropic.types import (
+        RawContentBlockDeltaEvent,
+        RawContentBlockStartEvent,
+        RawContentBlockStopEvent,
+        RawMessageDeltaEvent,
+        RawMessageStartEvent,
+        RawMessageStopEvent,
+    )
+    from anthropic.types.beta import (
+        BetaRawContentBlockDeltaEvent,
+        BetaRawContentBlockStartEvent,
+        BetaRawContentBlockStopEvent,
+        BetaRawMessageDeltaEvent,
+        BetaRawMessageStartEvent,
+        BetaRawMessageStopEvent,
+    )
+
+    expected: dict[type, str] = {
+        RawMessageStartEvent: "message_start",
+        BetaRawMessageStartEvent: "message_start",
+        RawMessageDeltaEvent: "message_delta",
+        BetaRawMessageDeltaEvent: "message_delta",
+        RawContentBlockDeltaEvent: "content_block_delta",
+        BetaRawContentBlockDeltaEvent: "content_block_delta",
+        RawContentBlockStartEvent: "content_block_start",
+        BetaRawContentBlockStartEvent: "content_block_start",
+        RawContentBlockStopEvent: "content_block_stop",
+        BetaRawContentBlockStopEvent: "content_block_stop",
+        RawMessageStopEvent: "message_stop",
+        BetaRawMessageStopEvent: "message_stop",
+    }
+    kinds: dict[type, str] = {}
+    for cls, kind in expected.items():
+        try:
+            literal = typing.get_args(cls.model_fields["type"].annotation)  # type: ignore[attr-defined]
+        except Exception:  # an SDK model of another shape: its events are read one by one
+            continue
+        if literal == (kind,):
+            kinds[cls] = kind
+    acted = {"message_start", "message_delta", "content_block_delta"}
+    skip = frozenset(c for c, k in kinds.items() if k not in acted)
+    deltas = frozenset(c for c, k in kinds.items() if k == "content_block_delta")
+    return {c: k for c, k in kinds.items() if k in acted}, skip, skip | deltas
+
+
+_KIND_BY_CLASS, _SKIP_FIRST, _SKIP_REST = _event_classes()
 
 
 class _MessageObserver:
@@ -297,33 +350,33 @@ class _MessageObserver:
     arrives, or, for a stream that ends before it, when its record is built.
     """
 
-    __slots__ = ("_start", "_watch", "complete", "state")
+    __slots__ = ("_start", "complete", "skip", "state")
 
     def __init__(self, state: CallState) -> None:
         self.state = state
         self.complete = False
         self._start: Mapping[str, Any] | None = None
         """The ``message_start`` usage fields (merged with any earlier ``message_delta``)."""
-        # Until the first content delta is seen; then only the usage-bearing events.
-        self._watch = _WATCH_FIRST
+        self.skip = _SKIP_FIRST
+        """Event classes it does not need (see ``StreamObserver``): content deltas join after the first."""
 
     def observe(self, event: Any) -> bool:
-        try:
-            kind = event.type  # SDK event models; dicts only come from raw-body replays
-        except AttributeError:
-            kind = field(event, "type")
-        if kind in self._watch:  # a tuple: compared by ==, like any ``type`` value (never hashed)
-            if kind == "content_block_delta":
-                self.state.mark_first_token()
-                self._watch = _WATCH_REST
-            else:  # the SDK's event models hold their declared fields in __dict__ (read like ``field``)
-                d = getattr(event, "__dict__", None)
-                if kind == "message_start":
-                    self._begin(
-                        d["message"] if type(d) is dict and "message" in d else field(event, "message")
-                    )
-                else:  # message_delta
-                    self._delta(d["usage"] if type(d) is dict and "usage" in d else field(event, "usage"))
+        kind = _KIND_BY_CLASS.get(type(event))
+        if kind is None:  # another class (a dict from a raw-body replay, a newer SDK's model)
+            try:
+                kind = event.type
+            except AttributeError:
+                kind = field(event, "type")
+        if kind == "content_block_delta":
+            self.state.mark_first_token()
+            self.skip = _SKIP_REST
+        elif kind == "message_start" or kind == "message_delta":
+            # The SDK's event models hold their declared fields in __dict__ (read like ``field``).
+            d = getattr(event, "__dict__", None)
+            if kind == "message_start":
+                self._begin(d["message"] if type(d) is dict and "message" in d else field(event, "message"))
+            else:
+                self._delta(d["usage"] if type(d) is dict and "usage" in d else field(event, "usage"))
         return True
 
     def _begin(self, msg: Any) -> None:
