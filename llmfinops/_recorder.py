@@ -31,6 +31,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+from . import _config as _configuration
 from ._config import Config, get_config
 from ._context import _TAGS
 from ._internal import report_internal, warn_once
@@ -219,6 +220,9 @@ class CallState:
     """Billed HTTP requests behind the call when an adapter knows it (default: one per hop, >= 1)."""
     response_model: str | None = None
     request_id: str | None = None
+    response_headers: Any = None
+    """Response headers whose ``request-id`` (or ``x-request-id``) becomes the record's request id
+    when the record is built (:attr:`request_id` is the fallback): the lookup runs off the call path."""
     first_token_at: float | None = None
     estimator: Callable[[], Usage | None] | None = None
     """Set by a stream observer: estimates usage when a stream ends before the provider reported it."""
@@ -250,7 +254,7 @@ class CallState:
         start: float | None = None,
     ) -> None:
         """Open the state of one call (``timestamp``/``start``: when it began, default now)."""
-        cfg = get_config()
+        cfg = _configuration._config  # get_config() without a call frame: this runs on every call
         self.runtime = runtime
         self.body = body
         self.endpoint = endpoint
@@ -280,7 +284,7 @@ class CallState:
     def mark_first_token(self) -> None:
         """Note the time of the first content event of a stream."""
         if self.first_token_at is None:
-            self.first_token_at = get_config().clock.monotonic()
+            self.first_token_at = _configuration._config.clock.monotonic()
 
     def add_hop(self, usage: Usage, model: str | None = None) -> None:
         """Add one more billed request (or a part priced at another model's rates)."""
@@ -317,7 +321,7 @@ class CallState:
             return None
         self.done = True
         try:
-            cfg = get_config()
+            cfg = _configuration._config
             self.end = cfg.clock.monotonic()
             self.finish_cfg = cfg
             for enrich in RECORD_ENRICHERS:
@@ -393,6 +397,15 @@ class CallState:
                 reader()
             except Exception:
                 report_internal("usage")
+
+    def _header_request_id(self) -> str | None:
+        try:
+            headers = self.response_headers
+            rid = headers.get("request-id") or headers.get("x-request-id")
+        except Exception:
+            report_internal("request_id")
+            rid = None
+        return rid if isinstance(rid, str) and rid else self.request_id
 
     def _total_usage(self) -> Usage | None:
         hops = self.hops
@@ -544,7 +557,7 @@ class CallState:
             fields.get("feature"),
             fields.get("environment") or runtime.environment or cfg.environment,
             tags,
-            self.request_id,
+            self.request_id if self.response_headers is None else self._header_request_id(),
             table.as_of,  # price_version
             cost.note,  # pricing_note
         )

@@ -173,19 +173,43 @@ def _stream_started(spec: StainlessSpec, state: CallState, stream: Any) -> None:
             report_internal(f"{spec.provider}.on_stream")
 
 
+# What a ``request()`` result is, by its class (the SDKs return a few classes, each always of one
+# kind): the ABC ``isinstance`` and the ``hasattr`` probes run once per class, not per call.
+_MODEL, _STREAM, _RAW, _OTHER = range(4)
+_KIND_OF: dict[type, int] = {}
+
+
+def _kind_of(result: Any) -> int:
+    cls = type(result)
+    kind = _KIND_OF.get(cls)
+    if kind is None:
+        if isinstance(result, BaseModel):  # hasattr on a pydantic model is slow
+            kind = _MODEL
+        elif hasattr(result, "_iterator") and hasattr(result, "response"):
+            kind = _STREAM
+        elif hasattr(result, "http_response") and hasattr(result, "parse"):
+            kind = _RAW
+        else:
+            kind = _OTHER
+        if len(_KIND_OF) < 1024:
+            _KIND_OF[cls] = kind
+    return kind
+
+
 def _handle_result(spec: StainlessSpec, state: CallState, result: Any, *, is_async: bool) -> Any:
     try:
-        if isinstance(result, BaseModel):  # the common case; hasattr on a pydantic model is slow
+        kind = _kind_of(result)
+        if kind == _MODEL:  # the common case
             spec.on_response(state, result)
             if state.completion_parts is not None:
                 _capture_text(state, result)
             state.finish()
-        elif hasattr(result, "_iterator") and hasattr(result, "response"):
+        elif kind == _STREAM:
             # ``_iterator`` is a plain attribute in openai and a ``functools.cached_property``
             # (settable per instance) in anthropic; both are replaced the same way.
             _stream_started(spec, state, result)
             _wrap_stream(state, result, spec.observer(state), is_async=is_async)
-        elif hasattr(result, "http_response") and hasattr(result, "parse"):
+        elif kind == _RAW:
             _wrap_raw(spec, state, result, is_async=is_async)
         else:
             spec.on_response(state, result)

@@ -554,8 +554,8 @@ class _Spec:
     observer = staticmethod(_MessageObserver)
 
     def on_stream(self, state: CallState, stream: Any) -> None:
-        if state.request_id is None:
-            state.request_id = stream.response.headers.get("request-id")
+        # Stream events do not carry the request id; the header is read with the record.
+        state.response_headers = stream.response.headers
 
     def result_hook(self, runtime: ClientRuntime, options: Any) -> Callable[[Any, bool], Any] | None:
         if options.method != "get":
