@@ -14,6 +14,7 @@ import pytest
 from pydantic import BaseModel
 
 import llmfinops
+from llmfinops._recorder import CallState
 from llmfinops._wrap import runtime_of
 from llmfinops.exceptions import (
     CostUnknownWarning,
@@ -409,6 +410,43 @@ class TestNonStreaming:
 
 
 class TestStreaming:
+    def test_event_classes_skipped_are_the_sdks(self) -> None:
+        """Events are skipped by SDK class; each class is checked against its ``type`` literal."""
+        acted = {"message_start", "message_delta", "content_block_delta"}
+        assert set(adapter._KIND_BY_CLASS.values()) == acted
+        assert len(adapter._KIND_BY_CLASS) == 6  # plain and beta
+        for cls in adapter._SKIP_REST:
+            (literal,) = cls.model_fields["type"].annotation.__args__
+            assert literal not in acted or literal == "content_block_delta"
+        for cls, kind in adapter._KIND_BY_CLASS.items():
+            assert cls.model_fields["type"].annotation.__args__ == (kind,)
+        assert adapter._SKIP_FIRST < adapter._SKIP_REST  # content deltas are skipped after the first
+
+    def test_unknown_event_class_is_read_by_type(self, records: list[CallRecord]) -> None:
+        """An event of a class the observer does not know is read by its ``type`` (no skipping)."""
+        state = CallState(runtime_of(llmfinops.wrap(anthropic_client())), "messages", "chat", "m")
+        observer = adapter._MessageObserver(state)
+
+        class Start(BaseModel):
+            type: str = "message_start"
+            message: dict[str, Any] = {
+                "id": "msg_1",
+                "model": "claude-sonnet-4-6",
+                "usage": {"input_tokens": 7, "output_tokens": 1},
+            }
+
+        class Delta(BaseModel):
+            type: str = "message_delta"
+            usage: dict[str, Any] = {"output_tokens": 4}
+
+        assert type(Start()) not in observer.skip
+        observer.observe(Start())
+        observer.observe(Delta())
+        assert observer.complete
+        assert state.usage is not None
+        assert (state.usage.input_tokens, state.usage.output_tokens) == (7, 4)
+        assert (state.response_model, state.request_id) == ("claude-sonnet-4-6", "msg_1")
+
     def test_create_stream(self, records: list[CallRecord], clock: FakeClock) -> None:
         """stream=True: input side from message_start, cumulative delta overwrites (never adds)."""
 
