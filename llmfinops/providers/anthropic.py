@@ -294,22 +294,25 @@ def _event_classes() -> tuple[dict[type, str], frozenset[type], frozenset[type]]
     """
     import typing
 
-    from anthropic.types import (
-        RawContentBlockDeltaEvent,
-        RawContentBlockStartEvent,
-        RawContentBlockStopEvent,
-        RawMessageDeltaEvent,
-        RawMessageStartEvent,
-        RawMessageStopEvent,
-    )
-    from anthropic.types.beta import (
-        BetaRawContentBlockDeltaEvent,
-        BetaRawContentBlockStartEvent,
-        BetaRawContentBlockStopEvent,
-        BetaRawMessageDeltaEvent,
-        BetaRawMessageStartEvent,
-        BetaRawMessageStopEvent,
-    )
+    try:
+        from anthropic.types import (
+            RawContentBlockDeltaEvent,
+            RawContentBlockStartEvent,
+            RawContentBlockStopEvent,
+            RawMessageDeltaEvent,
+            RawMessageStartEvent,
+            RawMessageStopEvent,
+        )
+        from anthropic.types.beta import (
+            BetaRawContentBlockDeltaEvent,
+            BetaRawContentBlockStartEvent,
+            BetaRawContentBlockStopEvent,
+            BetaRawMessageDeltaEvent,
+            BetaRawMessageStartEvent,
+            BetaRawMessageStopEvent,
+        )
+    except ImportError:  # an SDK without these classes: every event is read by its ``type``
+        return {}, frozenset(), frozenset()
 
     expected: dict[type, str] = {
         RawMessageStartEvent: "message_start",

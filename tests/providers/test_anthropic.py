@@ -422,6 +422,14 @@ class TestStreaming:
             assert cls.model_fields["type"].annotation.__args__ == (kind,)
         assert adapter._SKIP_FIRST < adapter._SKIP_REST  # content deltas are skipped after the first
 
+    def test_sdk_without_event_classes_skips_nothing(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """An SDK lacking the event classes leaves every event to be read by its ``type``."""
+        import sys
+        import types
+
+        monkeypatch.setitem(sys.modules, "anthropic.types.beta", types.ModuleType("anthropic.types.beta"))
+        assert adapter._event_classes() == ({}, frozenset(), frozenset())
+
     def test_unknown_event_class_is_read_by_type(self, records: list[CallRecord]) -> None:
         """An event of a class the observer does not know is read by its ``type`` (no skipping)."""
         state = CallState(runtime_of(llmfinops.wrap(anthropic_client())), "messages", "chat", "m")
