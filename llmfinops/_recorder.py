@@ -15,6 +15,8 @@ __all__ = [
     "ClientRuntime",
     "add_context_capture",
     "add_listener",
+    "call_start",
+    "new_call_state",
     "remove_context_capture",
     "remove_listener",
 ]
@@ -25,13 +27,15 @@ import functools
 import itertools
 import json
 import os
+import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
 from . import _config as _configuration
+from ._clock import SystemClock
 from ._config import Config, get_config
 from ._context import _TAGS
 from ._internal import report_internal, warn_once
@@ -201,6 +205,102 @@ class ClientRuntime:
             raise PriceNotFound(self.provider, model, "strict pricing is on")
 
 
+_new_object = object.__new__
+_SYSTEM_CLOCK = SystemClock
+_wall_time = time.time
+_perf_counter = time.perf_counter
+_from_wall = datetime.fromtimestamp
+
+
+def _fill(
+    self: CallState,
+    runtime: ClientRuntime,
+    endpoint: str,
+    operation: str,
+    model: str,
+    stream: bool,
+    request_max_tokens: int | None,
+    cache_write_ttl: str | None,
+    body: dict[str, Any] | None,
+    began: StartMark | None = None,
+) -> None:
+    """The body of ``CallState.__init__`` (shared with :func:`new_call_state`)."""
+    cfg = _configuration._config  # get_config() without a call frame: this runs on every call
+    self.runtime = runtime
+    self.body = body
+    self.endpoint = endpoint
+    self.operation = operation
+    self.model = model
+    self.stream = stream
+    self.request_max_tokens = request_max_tokens
+    self.cache_write_ttl = cache_write_ttl
+    if began is not None:
+        self._ts, self._wall, self.start = began
+    else:
+        clock = cfg.clock
+        if type(clock) is _SYSTEM_CLOCK:
+            # The wall time as a float: the datetime is made when first read, mostly off the call path.
+            self._wall = _wall_time()
+            self.start = _perf_counter()
+        else:
+            self._ts = clock.now()
+            self.start = clock.monotonic()
+    self.tag_snapshot = _TAGS.get()
+    if _context_captures:
+        try:
+            self.captured = {k: fn() for k, fn in _context_captures.items()}
+        except Exception:
+            report_internal("context_capture")
+    if cfg.capture_content:
+        self.completion_parts = []
+    self.extra_fields = {}
+    self.scratch = {}
+
+
+StartMark = tuple[datetime | None, float, float]
+"""When a call began: ``(timestamp or None, wall time, monotonic time)`` (see :func:`call_start`)."""
+
+
+def call_start() -> StartMark:
+    """The start of a call that begins now, for a :class:`CallState` opened later (``began=``).
+
+    Example:
+        >>> ts, wall, start = call_start()
+        >>> wall > 0 and start > 0
+        True
+    """
+    clock = _configuration._config.clock
+    if type(clock) is _SYSTEM_CLOCK:
+        return None, _wall_time(), _perf_counter()
+    return clock.now(), 0.0, clock.monotonic()
+
+
+def new_call_state(
+    runtime: ClientRuntime,
+    endpoint: str,
+    operation: str,
+    model: str,
+    stream: bool,
+    request_max_tokens: int | None,
+    body: dict[str, Any] | None,
+    began: StartMark | None = None,
+) -> CallState:
+    """``CallState(runtime, endpoint, operation, model, stream, request_max_tokens, body=body)``, cheaper.
+
+    For adapters on the call path: in CPython 3.11 calling a class runs its ``__init__`` through
+    ``type.__call__`` in a fresh interpreter frame; this fills a bare instance in the caller's.
+
+    Example:
+        >>> rt = ClientRuntime("openai")
+        >>> state = new_call_state(rt, "chat.completions", "chat", "gpt-4o", False, None, {})
+        >>> (state.model, state.attempts, state.timestamp.tzinfo is not None)
+        ('gpt-4o', 0, True)
+    """
+    state: CallState = _new_object(CallState)
+    _fill(state, runtime, endpoint, operation, model, stream, request_max_tokens, None, body, began)
+    return state
+
+
 class CallState:
     """Everything known about one metered call so far."""
 
@@ -235,10 +335,29 @@ class CallState:
     ``message_start`` before the final ``message_delta``): reads it into :attr:`usage` when a
     record is built before the stream reported its final usage."""
     done = False
+    error_statuses: list[int] | None = None
+    """Status codes of the failed HTTP attempts (created by the first one)."""
+    _ts: datetime | None = None
+    _wall = 0.0
     end = 0.0
     """Monotonic time the call ended (set by :meth:`finish`)."""
     finish_cfg: Config | None = None
     """The configuration in force when the call ended (a deferred record is built with it)."""
+    extra_fields: dict[str, Any]
+    """Record fields set by policies, budgets, cascade (``policy``, ``degraded_from``...)."""
+    scratch: dict[str, Any]
+    """Per-call data of hooks (e.g. a budget's reservation ids)."""
+    runtime: ClientRuntime
+    body: dict[str, Any] | None
+    endpoint: str
+    operation: str
+    model: str
+    stream: bool
+    request_max_tokens: int | None
+    cache_write_ttl: str | None
+    start: float
+    """Monotonic time the call began."""
+    tag_snapshot: Mapping[str, str]
 
     def __init__(
         self,
@@ -253,32 +372,27 @@ class CallState:
         timestamp: datetime | None = None,
         start: float | None = None,
     ) -> None:
-        """Open the state of one call (``timestamp``/``start``: when it began, default now)."""
-        cfg = _configuration._config  # get_config() without a call frame: this runs on every call
-        self.runtime = runtime
-        self.body = body
-        self.endpoint = endpoint
-        self.operation = operation
-        self.model = model
-        self.stream = stream
-        self.request_max_tokens = request_max_tokens
-        self.cache_write_ttl = cache_write_ttl
-        clock = cfg.clock
-        self.timestamp = clock.now() if timestamp is None else timestamp
-        self.start = clock.monotonic() if start is None else start
-        self.tag_snapshot = _TAGS.get()
-        if _context_captures:
-            try:
-                self.captured = {k: fn() for k, fn in _context_captures.items()}
-            except Exception:
-                report_internal("context_capture")
-        if cfg.capture_content:
-            self.completion_parts = []
-        self.error_statuses: list[int] = []
-        self.extra_fields: dict[str, Any] = {}
-        """Record fields set by policies, budgets, cascade (``policy``, ``degraded_from``...)."""
-        self.scratch: dict[str, Any] = {}
-        """Per-call data of hooks (e.g. a budget's reservation ids)."""
+        """Open the state of one call (``timestamp``/``start``: when it began, default now).
+
+        Adapters on the call path use :func:`new_call_state` (same result, cheaper).
+        """
+        _fill(self, runtime, endpoint, operation, model, stream, request_max_tokens, cache_write_ttl, body)
+        if timestamp is not None:
+            self._ts = timestamp
+        if start is not None:
+            self.start = start
+
+    @property
+    def timestamp(self) -> datetime:
+        """When the call began (UTC). With the system clock, made from the wall time on first read."""
+        ts = self._ts
+        if ts is None:
+            ts = self._ts = _from_wall(self._wall, UTC)
+        return ts
+
+    @timestamp.setter
+    def timestamp(self, value: datetime) -> None:
+        self._ts = value
 
     # -- feeding ----------------------------------------------------------------------------
     def mark_first_token(self) -> None:

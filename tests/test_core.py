@@ -184,3 +184,61 @@ class TestPublicSurface:
         )
         out = subprocess.check_output([sys.executable, "-c", code], text=True).strip()
         assert out == ""
+
+
+# -- call-path constructors ---------------------------------------------------------------------
+def test_make_usage_sets_every_field_of_the_dataclass() -> None:
+    import dataclasses
+
+    from llmfinops.usage import make_usage
+
+    u = make_usage(1000, 800, 100, {"5m": 100, "1h": 0}, 50, 20, "batch")
+    assert u == Usage(
+        input_tokens=1000,
+        cache_read_tokens=800,
+        cache_write_tokens=100,
+        cache_write_by_ttl={"5m": 100, "1h": 0},
+        output_tokens=50,
+        reasoning_tokens=20,
+        service_tier="batch",
+    )
+    for f in dataclasses.fields(Usage):  # a field added to Usage must be added to make_usage
+        getattr(u, f.name)
+    u.modifiers["speed"] = "fast"
+    assert make_usage(0, 0, 0, None, 0, 0, None).modifiers == {}  # a fresh dict each time
+
+
+def test_new_call_state_matches_the_constructor_and_reads_the_system_clock_lazily() -> None:
+    from llmfinops._recorder import CallState, ClientRuntime, call_start, new_call_state
+
+    rt = ClientRuntime("openai")
+    body = {"model": "gpt-4o"}
+    fast = new_call_state(rt, "chat.completions", "chat", "gpt-4o", True, 64, body)
+    slow = CallState(rt, "chat.completions", "chat", "gpt-4o", True, 64, body=body)
+    assert {k: v for k, v in vars(fast).items() if k not in ("_wall", "start")} == {
+        k: v for k, v in vars(slow).items() if k not in ("_wall", "start")
+    }
+    before = datetime.now(UTC)
+    state = new_call_state(rt, "chat.completions", "chat", "gpt-4o", False, None, None)
+    assert "_ts" not in vars(state)  # no datetime made on the call path
+    assert before <= state.timestamp <= datetime.now(UTC)
+    assert state.timestamp is state.timestamp and state.timestamp.tzinfo is not None
+    state.timestamp = datetime(2026, 1, 1, tzinfo=UTC)
+    assert state.timestamp == datetime(2026, 1, 1, tzinfo=UTC)
+    mark = call_start()
+    later = new_call_state(rt, "chat.completions", "chat", "gpt-4o", False, None, None, mark)
+    assert later.start == mark[2] and later.timestamp == datetime.fromtimestamp(mark[1], UTC)
+
+
+def test_call_states_take_a_fake_clock_as_it_is() -> None:
+    from llmfinops._recorder import ClientRuntime, call_start, new_call_state
+
+    clock = FakeClock(datetime(2026, 3, 1, 12, tzinfo=UTC))
+    llmfinops.configure(clock=clock)
+    try:
+        state = new_call_state(ClientRuntime("openai"), "chat.completions", "chat", "m", False, None, None)
+        assert state.timestamp == datetime(2026, 3, 1, 12, tzinfo=UTC)
+        assert state.start == clock.monotonic()
+        assert call_start()[0] == datetime(2026, 3, 1, 12, tzinfo=UTC)
+    finally:
+        llmfinops.configure(clock=llmfinops._clock.system_clock)

@@ -24,8 +24,8 @@ from ._anthropic import place_cache_breakpoints
 from ._caps import InputTooLarge, cap_output_tokens, check_input_tokens
 from ._lint import lint_prefix
 from ._openai import apply_openai_cache
-from ._prefix import history_end, part_digests, prefix_fingerprint, static_parts
-from ._settings import Policy, resolve
+from ._prefix import history_end, part_digests, prefix_fingerprint, prefix_free, static_parts
+from ._settings import Policy, Resolved, resolve
 
 _MARGIN = 1.2  # the estimator's margin for non-OpenAI tokenizers (llmfinops.tokens)
 _GENERATE = frozenset({"chat.completions", "responses", "completions", "messages"})
@@ -93,7 +93,21 @@ def make_policy_hook(client_policy: Policy | None) -> Callable[[CallState], None
 
     def policy_hook(state: CallState) -> None:
         try:
-            _apply(state, client_policy)
+            body = state.body
+            if type(body) is not dict and not isinstance(body, dict):
+                return
+            provider = state.runtime.provider
+            endpoint = state.endpoint
+            if endpoint not in _GENERATE and not (
+                provider == "google" and endpoint.startswith("generate_content")
+            ):
+                return
+            r = resolve(client_policy)
+            if r.prefix_only:  # the default: no caps, no cache placement
+                if (r.fingerprint or r.lint) and not prefix_free(provider, endpoint, body):
+                    _prefix_checks(state, body, provider, endpoint, r.fingerprint, r.lint)
+                return
+            _apply(state, body, provider, endpoint, r)
         except (InputTooLarge, Warning):
             raise  # a deliberate refusal, or a warning the user's filters turned into an error
         except Exception:
@@ -103,19 +117,8 @@ def make_policy_hook(client_policy: Policy | None) -> Callable[[CallState], None
     return policy_hook
 
 
-def _apply(state: CallState, client_policy: Policy | None) -> None:
-    body = state.body
-    if not isinstance(body, dict):
-        return
-    provider = state.runtime.provider
-    endpoint = state.endpoint
-    if endpoint not in _GENERATE and not (provider == "google" and endpoint.startswith("generate_content")):
-        return
-    r = resolve(client_policy)
-    if r.prefix_only:  # the default: no caps, no cache placement
-        if r.fingerprint or r.lint:
-            _prefix_checks(state, body, provider, endpoint, r.fingerprint, r.lint)
-        return
+def _apply(state: CallState, body: dict[str, Any], provider: str, endpoint: str, r: Resolved) -> None:
+    """Caps, cache placement, fingerprint and lint of a request some policy changes."""
     model = state.model
     notes: list[str] = []
     new: dict[str, Any] = body

@@ -11,7 +11,7 @@ The *static* prefix is what should be identical across requests of one prompt te
 
 from __future__ import annotations
 
-__all__ = ["history_end", "part_digests", "prefix_fingerprint", "static_parts"]
+__all__ = ["history_end", "part_digests", "prefix_fingerprint", "prefix_free", "static_parts"]
 
 import hashlib
 from collections.abc import Mapping
@@ -79,6 +79,45 @@ def static_parts(provider: str, endpoint: str | None, body: Mapping[str, Any]) -
             if v:
                 parts.append((key, v))
     return parts
+
+
+def prefix_free(provider: str, endpoint: str | None, body: dict[str, Any]) -> bool:
+    """Whether ``body`` surely has no static prefix and no cache marker in its history.
+
+    ``True`` promises ``static_parts(provider, endpoint, body) == []`` and, for Anthropic,
+    ``history_end(body) is None``: the usual request with neither tools nor a system prompt,
+    told from its top-level keys in one pass (the policy hook runs it on every call).
+    ``False`` means "maybe": the full checks decide.
+
+    Example:
+        >>> prefix_free("anthropic", "messages", {"messages": [{"role": "user", "content": "hi"}]})
+        True
+        >>> prefix_free("anthropic", "messages", {"system": "Be brief.", "messages": []})
+        False
+    """
+    if provider == "anthropic":
+        if body.get("tools") or body.get("system") or "cache_control" in body:
+            return False
+        messages = body.get("messages")
+        if type(messages) is list:
+            for m in messages:
+                # a string content is one text block without a marker; blocks need the full scan
+                if type(m) is not dict or type(m.get("content")) is not str:
+                    return False
+        return True
+    if provider == "openai":
+        if body.get("tools") or body.get("instructions"):
+            return False
+        items = body.get("messages" if (endpoint or "chat.completions") == "chat.completions" else "input")
+        if type(items) is list:
+            if not items:
+                return True
+            first = items[0]
+            return type(first) is dict and first.get("role") not in _LEADING_ROLES
+        return items is None or type(items) is str
+    if provider == "google":
+        return _GOOGLE_KEYS.isdisjoint(body)
+    return False
 
 
 def _as_blocks(message: Any) -> Any:

@@ -29,13 +29,11 @@ import contextvars
 import json
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import datetime
 from types import TracebackType
 from typing import Any, NamedTuple
 
-from llmfinops._config import get_config
 from llmfinops._internal import report_internal, warn_once
-from llmfinops._recorder import CURRENT_CALL, CallState, ClientRuntime
+from llmfinops._recorder import CURRENT_CALL, CallState, ClientRuntime, StartMark, call_start, new_call_state
 from llmfinops.exceptions import UsageExtractionFailedWarning
 from llmfinops.usage import Usage
 
@@ -142,14 +140,12 @@ def _learn_route(method: str, path: str) -> Route | None:
 class Scope:
     """One SDK call that may span several HTTP requests; hops of its client join its state."""
 
-    __slots__ = ("api", "hop", "replay", "start", "state", "stream", "timestamp")
+    __slots__ = ("api", "began", "hop", "replay", "state", "stream")
 
     def __init__(self, api: Any, *, stream: bool) -> None:
-        clock = get_config().clock
         self.api = api
         self.stream = stream
-        self.timestamp: datetime = clock.now()
-        self.start: float = clock.monotonic()
+        self.began: StartMark = call_start()
         self.state: CallState | None = None
         self.replay: dict[str, Any] | None = None
         """Top-level body keys the before-call hooks changed on the first request."""
@@ -159,9 +155,7 @@ class Scope:
     def restart(self) -> None:
         """Start the clock again if nothing was sent yet (a stream sends on its first iteration)."""
         if self.state is None:
-            clock = get_config().clock
-            self.timestamp = clock.now()
-            self.start = clock.monotonic()
+            self.began = call_start()
 
     def finish(self, *, error: BaseException | None = None, partial: bool = False) -> None:
         """Finish the call's record (no record when no request was sent)."""
@@ -195,7 +189,7 @@ def _settle(state: CallState, att: list[int]) -> None:
     a = state.attempts
     state.attempts = (a if a > 1 else 1) + (n - 1 if n > 1 else 0)
     if len(att) > 1:
-        state.error_statuses.extend(att[1:])
+        state.error_statuses = [*(state.error_statuses or ()), *att[1:]]
 
 
 class _Sending:
@@ -453,14 +447,14 @@ class GoogleHttp:
         try:
             kind = r.kind
             if kind in _GENERATE:
-                state = CallState(
+                state = new_call_state(
                     self.runtime,
-                    endpoint="generate_content",
-                    operation="generate_content",
-                    model=r.name,
-                    stream=kind == "stream",
-                    request_max_tokens=_max_tokens(request),
-                    body=request,
+                    "generate_content",
+                    "generate_content",
+                    r.name,
+                    kind == "stream",
+                    _max_tokens(request),
+                    request,
                 )
             else:
                 endpoint, operation = _SPECS[kind]
@@ -499,16 +493,15 @@ class GoogleHttp:
             try:
                 gc = request.get("generationConfig")  # _max_tokens(request), inline
                 max_tokens = gc.get("maxOutputTokens") if isinstance(gc, dict) else None
-                state = CallState(
+                state = new_call_state(
                     self.runtime,
-                    endpoint="generate_content",
-                    operation="generate_content",
-                    model=r.name,
-                    stream=r.kind == "stream",
-                    request_max_tokens=max_tokens if isinstance(max_tokens, int) else None,
-                    body=request,
-                    timestamp=scope.timestamp,
-                    start=scope.start,
+                    "generate_content",
+                    "generate_content",
+                    r.name,
+                    r.kind == "stream",
+                    max_tokens if isinstance(max_tokens, int) else None,
+                    request,
+                    scope.began,
                 )
             except Exception:
                 report_internal("google.begin")

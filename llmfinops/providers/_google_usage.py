@@ -34,7 +34,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
-from llmfinops.usage import Usage
+from llmfinops.usage import Usage, make_usage
 
 from ._base import field
 
@@ -148,13 +148,7 @@ def extract_usage(usage: Any) -> Usage:
     tier = tier_from_traffic(traffic)
     if tier is None:
         tier = requested_tier(usage)  # embedding usage reports the tier it ran in
-    return Usage(
-        input_tokens=prompt + tool_use,
-        cache_read_tokens=min(cached, prompt),
-        output_tokens=candidates + thoughts,
-        reasoning_tokens=thoughts,
-        service_tier=tier,
-    )
+    return make_usage(prompt + tool_use, min(cached, prompt), 0, None, candidates + thoughts, thoughts, tier)
 
 
 def usage_from_raw(raw: Any, tier: str | None) -> Usage:
@@ -189,12 +183,14 @@ def usage_from_raw(raw: Any, tier: str | None) -> Usage:
     reported = tier_from_traffic(traffic) if traffic is not None else None
     if reported is None and "serviceTier" in raw:
         reported = requested_tier(raw)  # embedding usage reports the tier it ran in
-    return Usage(
-        input_tokens=prompt + tool_use,
-        cache_read_tokens=min(cached, prompt),
-        output_tokens=candidates + thoughts,
-        reasoning_tokens=thoughts,
-        service_tier=tier if reported is None else reported,
+    return make_usage(
+        prompt + tool_use,
+        min(cached, prompt),
+        0,
+        None,
+        candidates + thoughts,
+        thoughts,
+        tier if reported is None else reported,
     )
 
 

@@ -153,7 +153,7 @@ def _note_status(state: CallState, resp: Any) -> None:
         resp = resp[0] if resp else None
     status = getattr(resp, "status_code", None)
     if type(status) is int and status >= 400:
-        state.error_statuses.append(status)
+        state.error_statuses = [*(state.error_statuses or ()), status]
 
 
 def _apply_hook(spec: StainlessSpec, hook: Callable[[Any, bool], Any], result: Any, *, is_async: bool) -> Any:

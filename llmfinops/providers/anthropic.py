@@ -44,10 +44,10 @@ from anthropic import NotGiven, Omit, omit
 
 from llmfinops._context import current_tags
 from llmfinops._internal import handle_internal_errors
-from llmfinops._recorder import CallState, ClientRuntime
+from llmfinops._recorder import CallState, ClientRuntime, new_call_state
 from llmfinops.providers._base import field, view
 from llmfinops.providers._stainless import patch_stainless
-from llmfinops.usage import Usage
+from llmfinops.usage import Usage, make_usage
 
 PROVIDER = "anthropic"
 """Provider name written on records."""
@@ -57,6 +57,7 @@ _BATCHES_PATH = "/messages/batches/"
 _DEFAULT_TTL = "5m"
 _MAIN_ITERATIONS = frozenset({"message", "fallback_message"})
 _UNSET = (Omit, NotGiven)
+_NO_FIELDS: Mapping[str, Any] = {}
 _OMIT = omit
 # Types whose instances are never ``Omit``/``NotGiven`` (built-in instances cannot report another
 # ``__class__`` to ``isinstance``); the JSON types a request body is made of.
@@ -89,27 +90,44 @@ def extract_usage(usage: Any) -> Usage:
         >>> (u.input_tokens, u.cache_read_tokens, u.cache_write_tokens, u.cache_write_by_ttl, u.modifiers)
         (1320, 1000, 300, {'5m': 100, '1h': 200}, {'speed': 'fast'})
     """
-    return _usage_from(view(usage))
+    return _usage_from(view(usage), _NO_FIELDS)
 
 
-def _usage_from(f: Mapping[str, Any]) -> Usage:
-    """:func:`extract_usage` of the fields of a usage block."""
+def _usage_from(f: Mapping[str, Any], base: Mapping[str, Any] = _NO_FIELDS) -> Usage:
+    """:func:`extract_usage` of the fields of a usage block (``None`` in ``f``: the value in ``base``).
+
+    ``base`` is a stream's ``message_start`` usage under its cumulative ``message_delta``: a
+    field the delta does not report (absent or null) keeps its start value, as the SDK's own
+    accumulator does.
+    """
     # Counts that are not ints (missing, null) are 0; ``type(v) is int`` first: the common case
     # without an ``isinstance`` call (which alone also accepts bools and int subclasses).
-    inp = f.get("input_tokens")
+    get = f.get
+    bget = base.get
+    inp = get("input_tokens")
+    if inp is None:
+        inp = bget("input_tokens")
     if type(inp) is not int and not isinstance(inp, int):
         inp = 0
-    read = f.get("cache_read_input_tokens")
+    read = get("cache_read_input_tokens")
+    if read is None:
+        read = bget("cache_read_input_tokens")
     if type(read) is not int and not isinstance(read, int):
         read = 0
-    write = f.get("cache_creation_input_tokens")
+    write = get("cache_creation_input_tokens")
+    if write is None:
+        write = bget("cache_creation_input_tokens")
     if type(write) is not int and not isinstance(write, int):
         write = 0
-    out = f.get("output_tokens")
+    out = get("output_tokens")
+    if out is None:
+        out = bget("output_tokens")
     if type(out) is not int and not isinstance(out, int):
         out = 0
     split = None
-    cache_creation = f.get("cache_creation")
+    cache_creation = get("cache_creation")
+    if cache_creation is None:
+        cache_creation = bget("cache_creation")
     if cache_creation is not None:  # the 5m/1h split of the cache writes
         cc = view(cache_creation)
         t5 = cc.get("ephemeral_5m_input_tokens")
@@ -123,25 +141,33 @@ def _usage_from(f: Mapping[str, Any]) -> Usage:
             if not write:
                 write = t5 + t1
     thinking = 0
-    details = f.get("output_tokens_details")
+    details = get("output_tokens_details")
+    if details is None:
+        details = bget("output_tokens_details")
     if details is not None:
         t = view(details).get("thinking_tokens")
         if isinstance(t, int):
             thinking = t
-    tier = f.get("service_tier")
-    u = Usage(
-        input_tokens=inp + write + read,
-        cache_read_tokens=read,
-        cache_write_tokens=write,
-        cache_write_by_ttl=split,
-        output_tokens=out,
-        reasoning_tokens=thinking,
-        service_tier=tier if type(tier) is str or isinstance(tier, str) else None,
+    tier = get("service_tier")
+    if tier is None:
+        tier = bget("service_tier")
+    u = make_usage(
+        inp + write + read,
+        read,
+        write,
+        split,
+        out,
+        thinking,
+        tier if type(tier) is str or isinstance(tier, str) else None,
     )
-    speed = f.get("speed")
+    speed = get("speed")
+    if speed is None:
+        speed = bget("speed")
     if speed is not None and isinstance(speed, str):
         u.modifiers["speed"] = speed
-    geo = f.get("inference_geo")
+    geo = get("inference_geo")
+    if geo is None:
+        geo = bget("inference_geo")
     if geo is not None and isinstance(geo, str):
         u.modifiers["inference_geo"] = geo
     return u
@@ -242,12 +268,16 @@ def _copy_usage(u: Usage) -> Usage:
     )
 
 
-def _set_usage(state: CallState, usage: Any) -> None:
-    """Replace what ``state`` knows about usage (cumulative semantics: never add)."""
-    f = view(usage)
-    u = _usage_from(f)
+def _set_usage(state: CallState, f: Mapping[str, Any], base: Mapping[str, Any] = _NO_FIELDS) -> None:
+    """Replace what ``state`` knows about usage with the fields ``f`` (over ``base``: :func:`_usage_from`).
+
+    Cumulative semantics: never add.
+    """
+    u = _usage_from(f, base)
     state.usage = u
     iterations = f.get("iterations")
+    if iterations is None:
+        iterations = base.get("iterations")
     state.hops = _iteration_hops(state, u, iterations) if iterations else None
     state.http_requests = 1  # iterations are priced parts of one request, not extra requests
     if u.cache_write_tokens and state.cache_write_ttl is None:
@@ -281,7 +311,14 @@ def _from_message(state: CallState, msg: Any) -> None:
             rid = None if isinstance(msg, dict) else getattr(msg, "_request_id", None)
         state.request_id = rid or (d["id"] if d is not None and "id" in d else field(msg, "id"))
     if usage is not None:
-        _set_usage(state, usage)
+        try:  # view(usage), inline: an SDK model's declared fields, plus any it does not know yet
+            f = usage.__dict__
+            extra = usage.__pydantic_extra__
+            if extra:
+                f = {**f, **extra}
+        except AttributeError:
+            f = view(usage)
+        _set_usage(state, f)
 
 
 def _event_classes() -> tuple[dict[type, str], frozenset[type], frozenset[type]]:
@@ -345,23 +382,42 @@ def _event_classes() -> tuple[dict[type, str], frozenset[type], frozenset[type]]
 _KIND_BY_CLASS, _SKIP_FIRST, _SKIP_REST = _event_classes()
 
 
+def _fields_of(usage: Any) -> Mapping[str, Any]:
+    """``view(usage)``, with the SDK model case inline (the stream observer's hot path)."""
+    try:
+        f: Mapping[str, Any] = usage.__dict__
+        extra = usage.__pydantic_extra__
+    except AttributeError:
+        return view(usage)
+    return {**f, **extra} if extra else f
+
+
 class _MessageObserver:
     """Raw Messages stream events; the usage is read once, like the SDK's own accumulator would.
 
     ``message_start`` carries the input side and the TTL split; the cumulative ``message_delta``
     values overwrite them (never add). The usage is read when the final ``message_delta``
-    arrives, or, for a stream that ends before it, when its record is built.
+    arrives, or, for a stream that ends before it, when its record is built (the observer is
+    then the state's ``usage_reader``).
     """
 
-    __slots__ = ("_start", "complete", "skip", "state")
+    __slots__ = ("_delta", "_start", "complete", "skip", "state")
+
+    state: CallState
+    complete: bool
+    _start: Mapping[str, Any]
+    """The ``message_start`` usage fields (with the values of any earlier ``message_delta`` merged in)."""
+    _delta: Mapping[str, Any] | None
+    """The latest ``message_delta`` usage fields."""
+    skip: frozenset[type]
+    """Event classes it does not need (see ``StreamObserver``): content deltas join after the first."""
 
     def __init__(self, state: CallState) -> None:
         self.state = state
         self.complete = False
-        self._start: Mapping[str, Any] | None = None
-        """The ``message_start`` usage fields (merged with any earlier ``message_delta``)."""
+        self._start = _NO_FIELDS
+        self._delta = None
         self.skip = _SKIP_FIRST
-        """Event classes it does not need (see ``StreamObserver``): content deltas join after the first."""
 
     def observe(self, event: Any) -> bool:
         kind = _KIND_BY_CLASS.get(type(event))
@@ -379,7 +435,7 @@ class _MessageObserver:
             if kind == "message_start":
                 self._begin(d["message"] if type(d) is dict and "message" in d else field(event, "message"))
             else:
-                self._delta(d["usage"] if type(d) is dict and "usage" in d else field(event, "usage"))
+                self._on_delta(d["usage"] if type(d) is dict and "usage" in d else field(event, "usage"))
         return True
 
     def _begin(self, msg: Any) -> None:
@@ -397,24 +453,40 @@ class _MessageObserver:
         if state.request_id is None:
             state.request_id = d["id"] if d is not None and "id" in d else field(msg, "id")
         if usage is not None:
-            self._start = view(usage)
-            state.usage_reader = self._read_start
+            self._start = _fields_of(usage)
+            state.usage_reader = self
 
-    def _read_start(self) -> None:
-        if self._start is not None:
-            _set_usage(self.state, self._start)
+    def __call__(self) -> None:
+        """Read the usage seen so far into the state (a stream that ended before its final delta)."""
+        if self._start or self._delta is not None:
+            _set_usage(self.state, self._delta or _NO_FIELDS, self._start)
 
-    def _delta(self, usage: Any) -> None:
-        if usage is not None:
-            # Only the values the event carries overwrite (a null is "not reported", not zero).
-            new = {k: v for k, v in view(usage).items() if v is not None}
-            start = self._start
-            self._start = {**start, **new} if start else new
-        self.complete = True
+    def _on_delta(self, usage: Any) -> None:
         state = self.state
+        prev = self._delta
+        if prev is not None:  # an earlier delta: its reported values become the base
+            self._start = {**self._start, **{k: v for k, v in prev.items() if v is not None}}
+        self.complete = True
         state.usage_reader = None
-        if self._start is not None:
-            _set_usage(state, self._start)
+        if usage is not None:
+            f = self._delta = _fields_of(usage)
+            _set_usage(state, f, self._start)
+        elif self._start:
+            _set_usage(state, _NO_FIELDS, self._start)
+
+
+_new_object = object.__new__
+
+
+def _new_observer(state: CallState) -> _MessageObserver:
+    """``_MessageObserver(state)`` without a class call (one per stream, on the call path)."""
+    o: _MessageObserver = _new_object(_MessageObserver)
+    o.state = state  # as __init__ does
+    o.complete = False
+    o._start = _NO_FIELDS
+    o._delta = None
+    o.skip = _SKIP_FIRST
+    return o
 
 
 # -- Message Batch results ------------------------------------------------------------------------
@@ -541,20 +613,20 @@ class _Spec:
         _strip_unset(body)
         model = body.get("model")
         cap = body.get("max_tokens")
-        return CallState(
+        return new_call_state(
             runtime,
-            endpoint="messages",
-            operation="chat",
-            model=model if type(model) is str or isinstance(model, str) else "",
-            stream=body.get("stream") is True,
-            request_max_tokens=cap if type(cap) is int else None,
-            body=body,
+            "messages",
+            "chat",
+            model if type(model) is str or isinstance(model, str) else "",
+            body.get("stream") is True,
+            cap if type(cap) is int else None,
+            body,
         )
 
     # Called directly (no method frame in between): ``on_response(state, response)`` and
     # ``observer(state)``, a fresh observer for one stream.
     on_response = staticmethod(_from_message)
-    observer = staticmethod(_MessageObserver)
+    observer = staticmethod(_new_observer)
 
     def on_stream(self, state: CallState, stream: Any) -> None:
         # Stream events do not carry the request id; the header is read with the record.

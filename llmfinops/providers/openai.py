@@ -16,9 +16,9 @@ __all__ = ["PROVIDER", "extract_usage", "is_client", "patch"]
 from collections.abc import Callable
 from typing import Any
 
-from llmfinops._recorder import CallState, ClientRuntime
+from llmfinops._recorder import CallState, ClientRuntime, new_call_state
 from llmfinops.tokens import estimate_prompt_tokens, estimate_tokens
-from llmfinops.usage import Usage
+from llmfinops.usage import Usage, make_usage
 
 from ._base import field, int_field, view
 from ._stainless import patch_stainless
@@ -79,13 +79,14 @@ def extract_usage(usage: Any) -> Usage:
         r = view(od).get("reasoning_tokens")
         if type(r) is int:
             reasoning = r
-    return Usage(
-        input_tokens=inp if type(inp) is int else 0,
-        cache_read_tokens=cached if type(cached) is int else 0,
-        cache_write_tokens=write if type(write) is int else 0,
-        cache_write_by_ttl=by_ttl,
-        output_tokens=out if type(out) is int else 0,
-        reasoning_tokens=reasoning,
+    return make_usage(
+        inp if type(inp) is int else 0,
+        cached if type(cached) is int else 0,
+        write if type(write) is int else 0,
+        by_ttl,
+        out if type(out) is int else 0,
+        reasoning,
+        None,
     )
 
 
@@ -231,16 +232,17 @@ class _Spec:
         if isinstance(pco, dict) and isinstance(pco.get("ttl"), str):
             ttl = pco["ttl"]
         model = body.get("model")
-        state = CallState(  # positional: runtime, endpoint, operation, model, stream, cap, ttl, body
+        state = new_call_state(
             runtime,
             endpoint,
             operation,
             model if type(model) is str else str(model or ""),
             stream,
             cap if type(cap) is int else None,
-            ttl,
             body,
         )
+        if ttl is not None:
+            state.cache_write_ttl = ttl
         if stream and endpoint in ("chat.completions", "completions"):
             so = body.get("stream_options")
             if not (isinstance(so, dict) and so.get("include_usage") is True):

@@ -310,3 +310,76 @@ class TestLint:
         msgs = caught(lambda: lint_prefix(body, provider="anthropic"))
         assert len(msgs) == 1
         assert "at tools" in msgs[0]
+
+
+# -- the hook's one-pass test: True must promise what the full checks would find -------------------
+def _bodies() -> list[tuple[str, str, dict[str, Any]]]:
+    from itertools import product
+
+    text = {"role": "user", "content": "hi"}
+    marked = {"type": "text", "text": "ctx", "cache_control": {"type": "ephemeral"}}
+    plain_block = {"type": "text", "text": "ctx"}
+    contents: list[Any] = ["hi", [plain_block], [marked], [], None]
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    for tools, system, top_cc, content in product(
+        (None, [], [{"name": "t"}]), (None, "", "Be brief.", [plain_block]), (False, True), contents
+    ):
+        body: dict[str, Any] = {"model": "m", "messages": [text, {"role": "user", "content": content}]}
+        if tools is not None:
+            body["tools"] = tools
+        if system is not None:
+            body["system"] = system
+        if top_cc:
+            body["cache_control"] = {"type": "ephemeral"}
+        out.append(("anthropic", "messages", body))
+    for endpoint, key in (("chat.completions", "messages"), ("responses", "input")):
+        for tools, instructions, items in product(
+            (None, [], [{"type": "function"}]),
+            (None, "", "Be brief."),
+            (
+                None,
+                "hi",
+                [],
+                [text],
+                [{"role": "system", "content": "s"}, text],
+                [{"role": "developer", "content": "d"}],
+            ),
+        ):
+            body = {"model": "m"}
+            for k, v in (("tools", tools), ("instructions", instructions), (key, items)):
+                if v is not None:
+                    body[k] = v
+            out.append(("openai", endpoint, body))
+    for extra in (
+        {},
+        {"systemInstruction": {"parts": []}},
+        {"tools": []},
+        {"cachedContent": "c"},
+        {"config": {}},
+    ):
+        out.append(("google", "generate_content", {"contents": [{"parts": [{"text": "hi"}]}], **extra}))
+    return out
+
+
+@pytest.mark.parametrize(("provider", "endpoint", "body"), _bodies())
+def test_prefix_free_promises_no_static_parts_and_no_cached_history(
+    provider: str, endpoint: str, body: dict[str, Any]
+) -> None:
+    from llmfinops.policies._prefix import history_end, prefix_free, static_parts
+
+    if prefix_free(provider, endpoint, body):
+        assert static_parts(provider, endpoint, body) == []
+        if provider == "anthropic":
+            assert history_end(body) is None
+
+
+def test_prefix_free_says_yes_for_the_usual_requests() -> None:
+    from llmfinops.policies._prefix import prefix_free
+
+    msgs = [{"role": "user", "content": "What is the refund policy?"}]
+    assert prefix_free("anthropic", "messages", {"model": "m", "max_tokens": 5, "messages": msgs})
+    assert prefix_free("openai", "chat.completions", {"model": "m", "messages": msgs})
+    assert prefix_free("openai", "responses", {"model": "m", "input": "hi"})
+    assert prefix_free("google", "generate_content", {"contents": [{"parts": [{"text": "hi"}]}]})
+    assert not prefix_free("anthropic", "messages", {"system": "s", "messages": msgs})
+    assert not prefix_free("openai", "chat.completions", {"messages": [{"role": "system", "content": "s"}]})

@@ -455,6 +455,51 @@ class TestStreaming:
         assert (state.usage.input_tokens, state.usage.output_tokens) == (7, 4)
         assert (state.response_model, state.request_id) == ("claude-sonnet-4-6", "msg_1")
 
+    def test_later_delta_overwrites_only_what_it_reports(self) -> None:
+        """Several ``message_delta`` events: each reported value overwrites; a null or absent one keeps
+        the latest value seen (start, then earlier deltas), the way the SDK accumulates a message."""
+        state = CallState(runtime_of(llmfinops.wrap(anthropic_client())), "messages", "chat", "m")
+        observer = adapter._new_observer(state)
+        observer.observe(
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "model": "claude-sonnet-4-6",
+                    "usage": {
+                        "input_tokens": 10,
+                        "cache_read_input_tokens": 100,
+                        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 30},
+                        "cache_creation_input_tokens": 30,
+                        "output_tokens": 1,
+                        "speed": "fast",
+                    },
+                },
+            }
+        )
+        assert state.usage is None and state.has_usage  # read when needed (a stream cut here)
+        observer.observe({"type": "message_delta", "usage": {"output_tokens": 40, "input_tokens": 12}})
+        observer.observe({"type": "message_delta", "usage": {"output_tokens": 90, "input_tokens": None}})
+        u = state.usage
+        assert u is not None and observer.complete and state.usage_reader is None
+        assert (u.input_tokens, u.cache_read_tokens, u.cache_write_tokens, u.output_tokens) == (
+            142,
+            100,
+            30,
+            90,
+        )
+        assert u.cache_write_by_ttl == {"5m": 0, "1h": 30} and u.modifiers == {"speed": "fast"}
+
+    def test_stream_cut_after_start_is_read_from_start(self) -> None:
+        state = CallState(runtime_of(llmfinops.wrap(anthropic_client())), "messages", "chat", "m")
+        observer = adapter._new_observer(state)
+        observer.observe(
+            {"type": "message_start", "message": {"id": "m1", "model": "m", "usage": {"input_tokens": 5}}}
+        )
+        assert state.usage_reader is observer and state.usage is None
+        observer()  # what CallState._build does for a record built before the final delta
+        assert state.usage is not None and state.usage.input_tokens == 5
+
     def test_create_stream(self, records: list[CallRecord], clock: FakeClock) -> None:
         """stream=True: input side from message_start, cumulative delta overwrites (never adds)."""
 
