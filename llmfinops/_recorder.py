@@ -450,7 +450,7 @@ class CallState:
                 and not GLOBAL_AFTER_CALL
                 and self.after_record is None
                 and not cfg.capture_content
-                and (self.usage is not None or self.hops)
+                and (self.usage is not None or self.hops or self.usage_reader is not None)
                 and not (self.scratch and DEFER_DISPATCH in self.scratch)
             ):
                 # What only the caller's side or an estimate would need is dropped: a queue held

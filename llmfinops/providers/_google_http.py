@@ -29,7 +29,6 @@ import contextvars
 import json
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
-from types import TracebackType
 from typing import Any, NamedTuple
 
 from llmfinops._internal import report_internal, warn_once
@@ -142,7 +141,7 @@ class Scope:
 
     __slots__ = ("api", "began", "hop", "replay", "state", "stream")
 
-    def __init__(self, api: Any, *, stream: bool) -> None:
+    def __init__(self, api: Any, stream: bool) -> None:
         self.api = api
         self.stream = stream
         self.began: StartMark = call_start()
@@ -170,55 +169,31 @@ class Scope:
 SCOPE: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("llmfinops_google_scope", default=None)
 """The SDK call in progress in this context (set only while SDK code runs, never across a yield)."""
 
-_ATTEMPTS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
-    "llmfinops_google_attempts", default=None
-)
-"""The HTTP attempts of the request in progress: ``[count, *error_statuses]``."""
 
+def _sent(state: CallState, token: Any, before: int, scope: Scope | None, exc: BaseException | None) -> None:
+    """After one metered HTTP request (its SDK retry loop included): settle its attempts.
 
-_ONE_ATTEMPT = [1]
+    Restores the call in progress; on an error, finishes a request that is its own call (no
+    SDK-call scope).
 
-
-def _settle(state: CallState, att: list[int]) -> None:
-    # ``attempts`` = 1 + retries over all hops, so the record's retry_count is right for multi-hop calls
-    if att == _ONE_ATTEMPT:  # the common case
-        if state.attempts < 1:
-            state.attempts = 1
-        return
-    n = att[0]
-    a = state.attempts
-    state.attempts = (a if a > 1 else 1) + (n - 1 if n > 1 else 0)
-    if len(att) > 1:
-        state.error_statuses = [*(state.error_statuses or ()), *att[1:]]
-
-
-class _Sending:
-    """One metered HTTP request in flight (``with``): its attempts counted, its state current.
-
-    On the way out the attempts are settled on the state; on an error, a request that is its
-    own call (no SDK-call scope) finishes with it. A class, not a generator context manager:
-    this runs once per request.
+    ``request_once`` counted this request's attempts on ``state.attempts`` (from ``before``);
+    over all the hops of a call, ``attempts`` is 1 + the retries, so the record's
+    ``retry_count`` is right for multi-hop calls.
     """
+    CURRENT_CALL.reset(token)
+    n = state.attempts - before
+    if before:
+        state.attempts = before + (n - 1 if n > 1 else 0)
+    elif not n:  # an SDK without the per-attempt method: one attempt
+        state.attempts = 1
+    if exc is not None and scope is None:
+        state.finish(error=exc)
 
-    __slots__ = ("_t_att", "_t_cur", "att", "scope", "state")
 
-    def __init__(self, state: CallState, scope: Scope | None) -> None:
-        self.state = state
-        self.scope = scope
-        self.att = [0]
-
-    def __enter__(self) -> None:
-        self._t_att = _ATTEMPTS.set(self.att)
-        self._t_cur = CURRENT_CALL.set(self.state)
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        CURRENT_CALL.reset(self._t_cur)
-        _ATTEMPTS.reset(self._t_att)
-        _settle(self.state, self.att)
-        if exc is not None and self.scope is None:
-            self.state.finish(error=exc)
+def _note_failed(state: CallState, exc: Exception) -> None:
+    code = getattr(exc, "code", None)
+    if isinstance(code, int):
+        state.error_statuses = [*(state.error_statuses or ()), code]
 
 
 def _text(body: Any) -> str:
@@ -287,25 +262,71 @@ def _requested_tier(request: dict[str, Any]) -> str | None:
     return None
 
 
+class _PendingGenerate:
+    """The ``generateContent`` responses of one call, read when its record is built.
+
+    Decoding a response's usage block and metadata costs more than everything else the call
+    path does for it; nothing reads them before the record is built (off the call path unless
+    a listener or after-call hook needs the record at once). Installed as the state's
+    ``usage_reader``; the responses are read in the order they came, so the last one's
+    ``responseId`` and ``modelVersion`` win, as on the SDK's merged response.
+    """
+
+    __slots__ = ("items", "state")
+
+    def __init__(self, state: CallState) -> None:
+        self.state = state
+        self.items: list[tuple[str, int, str | None]] = []
+        """``(body, where its usage key is, requested tier)`` per response."""
+
+    def __call__(self) -> None:
+        items, self.items = self.items, []
+        state = self.state
+        for body, at, tier in items:
+            _read_generate(state, body, at, tier)
+
+
 def _on_generate(state: CallState, request: dict[str, Any], body: str) -> None:
-    """A ``generateContent`` response: model version, response id and this hop's usage."""
+    """A ``generateContent`` response; its metadata and usage are read with its record."""
+    if state.completion_parts is not None:
+        _capture_text(state, body)
+    at = body.rfind(_USAGE_KEY)
+    if at < 0:
+        _warn_no_usage()
+        _read_generate(state, body, at, None)  # the metadata, now
+        return
+    reader = state.usage_reader
+    if reader is None:
+        reader = state.usage_reader = _PendingGenerate(state)
+    elif type(reader) is not _PendingGenerate:  # pragma: no cover - no other reader on a Gemini call
+        _read_generate(state, body, at, _requested_tier(request))
+        return
+    reader.items.append((body, at, _requested_tier(request)))
+
+
+def _warn_no_usage() -> None:
+    warn_once(
+        UsageExtractionFailedWarning,
+        "google-generate-nousage",
+        "llmfinops: a google generateContent response carried no usageMetadata; "
+        "its tokens are missing from the record",
+    )
+
+
+def _read_generate(state: CallState, body: str, at: int, tier: str | None) -> None:
+    """Model version, response id and (``at >= 0``: where its key is) the usage of one response."""
     mv, rid = scan_meta(body)
     if mv is not None:
         state.response_model = mv
     if rid is not None:
         state.request_id = rid  # the last hop's id, as on the SDK's merged response
-    if state.completion_parts is not None:
-        _capture_text(state, body)
-    raw = scan_usage(body)
+    if at < 0:
+        return
+    raw = scan_usage(body, at)
     if isinstance(raw, dict):
-        state.add_hop(usage_from_raw(raw, _requested_tier(request)))
+        state.add_hop(usage_from_raw(raw, tier))
     else:
-        warn_once(
-            UsageExtractionFailedWarning,
-            "google-generate-nousage",
-            "llmfinops: a google generateContent response carried no usageMetadata; "
-            "its tokens are missing from the record",
-        )
+        _warn_no_usage()
 
 
 class _StreamHop:
@@ -554,8 +575,14 @@ class GoogleHttp:
         if began is None:
             return self.o_request(http_method, path, request_dict, http_options)
         state, scope = began
-        with _Sending(state, scope):
+        token = CURRENT_CALL.set(state)
+        before = state.attempts
+        try:
             resp = self.o_request(http_method, path, request_dict, http_options)
+        except BaseException as exc:
+            _sent(state, token, before, scope, exc)
+            raise
+        _sent(state, token, before, scope, None)
         self._complete(r, state, scope, request_dict, resp)
         return resp
 
@@ -579,8 +606,14 @@ class GoogleHttp:
         if began is None:
             return await self.o_arequest(http_method, path, request_dict, http_options)
         state, scope = began
-        with _Sending(state, scope):
+        token = CURRENT_CALL.set(state)
+        before = state.attempts
+        try:
             resp = await self.o_arequest(http_method, path, request_dict, http_options)
+        except BaseException as exc:
+            _sent(state, token, before, scope, exc)
+            raise
+        _sent(state, token, before, scope, None)
         self._complete(r, state, scope, request_dict, resp)
         return resp
 
@@ -603,31 +636,27 @@ class GoogleHttp:
 
     # -- attempts ----------------------------------------------------------------------------
     def request_once(self, *args: Any, **kwargs: Any) -> Any:
-        """Patched ``BaseApiClient._request_once``: one HTTP attempt."""
-        att = _ATTEMPTS.get()
-        if att is None:
+        """Patched ``BaseApiClient._request_once``: one HTTP attempt, counted on the call in progress."""
+        state = CURRENT_CALL.get()
+        if state is None or state.runtime is not self.runtime:
             return self._once(*args, **kwargs)
-        att[0] += 1
+        state.attempts += 1
         try:
             return self._once(*args, **kwargs)
         except Exception as exc:
-            code = getattr(exc, "code", None)
-            if isinstance(code, int):
-                att.append(code)
+            _note_failed(state, exc)
             raise
 
     async def async_request_once(self, *args: Any, **kwargs: Any) -> Any:
-        """Patched ``BaseApiClient._async_request_once``: one HTTP attempt."""
-        att = _ATTEMPTS.get()
-        if att is None:
+        """Patched ``BaseApiClient._async_request_once``: one HTTP attempt (see ``request_once``)."""
+        state = CURRENT_CALL.get()
+        if state is None or state.runtime is not self.runtime:
             return await self._aonce(*args, **kwargs)
-        att[0] += 1
+        state.attempts += 1
         try:
             return await self._aonce(*args, **kwargs)
         except Exception as exc:
-            code = getattr(exc, "code", None)
-            if isinstance(code, int):
-                att.append(code)
+            _note_failed(state, exc)
             raise
 
     # -- streaming ---------------------------------------------------------------------------
@@ -656,11 +685,16 @@ class GoogleHttp:
             scope.hop = hop
         first: Any = None
         ended = False
-        with _Sending(state, scope):
-            try:
-                first = next(inner)  # sends the request
-            except StopIteration:
-                ended = True
+        token = CURRENT_CALL.set(state)
+        before = state.attempts
+        try:
+            first = next(inner)  # sends the request
+        except StopIteration:
+            ended = True
+        except BaseException as exc:
+            _sent(state, token, before, scope, exc)
+            raise
+        _sent(state, token, before, scope, None)
         observe = hop.observe
         try:
             if not ended:
@@ -699,8 +733,14 @@ class GoogleHttp:
         if began is None:
             return await self.o_astreamed(http_method, path, request_dict, http_options)
         state, scope = began
-        with _Sending(state, scope):
+        token = CURRENT_CALL.set(state)
+        before = state.attempts
+        try:
             inner = await self.o_astreamed(http_method, path, request_dict, http_options)
+        except BaseException as exc:
+            _sent(state, token, before, scope, exc)
+            raise
+        _sent(state, token, before, scope, None)
         hop = _StreamHop(state, _requested_tier(request_dict))
         if scope is not None:
             scope.hop = hop

@@ -217,14 +217,16 @@ def scan_key(body: str, key: str) -> Any:
         return None
 
 
-def scan_usage(body: str) -> Any:
+def scan_usage(body: str, at: int | None = None) -> Any:
     """``scan_key(body, '"usageMetadata"')``, for every response and stream chunk.
+
+    ``at``: where ``body.rfind('"usageMetadata"')`` found the key, when the caller knows.
 
     Example:
         >>> scan_usage('{"usageMetadata": {"promptTokenCount": 7}, "modelVersion": "m"}')
         {'promptTokenCount': 7}
     """
-    i = body.rfind(_USAGE_KEY)
+    i = body.rfind(_USAGE_KEY) if at is None else at
     if i < 0:
         return None
     j = i + _USAGE_LEN

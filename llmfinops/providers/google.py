@@ -87,7 +87,7 @@ def patch(client: Any, runtime: ClientRuntime) -> Callable[[], None]:
 
 def _open(api: Any, *, stream: bool) -> Scope | None:
     try:
-        return Scope(api, stream=stream)
+        return Scope(api, stream)
     except Exception:
         report_internal("google.scope")
         return None
@@ -137,7 +137,7 @@ def _patch_models(models: Any, http: GoogleHttp, *, is_async: bool) -> Callable[
 
         def generate_content(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
             try:
-                scope: Scope | None = Scope(api, stream=False)
+                scope: Scope | None = Scope(api, False)
             except Exception:
                 report_internal("google.scope")
                 scope = None

@@ -601,6 +601,45 @@ class TestMultiRequestCalls:
         assert (rec.input_tokens, rec.output_tokens, rec.reasoning_tokens) == (3_300, 290, 200)
         assert rec.cost_usd == (3_300 * PRO_IN + 290 * PRO_OUT) / M
 
+    def test_afc_usage_is_read_when_the_record_is_built_on_the_writer(self) -> None:
+        """No listener: the caller queues the call with its three responses unread; the writer reads
+        each one's usage (its own tier and price) and the last one's id and model version."""
+        from llmfinops._config import get_config
+        from llmfinops._recorder import CallState
+        from llmfinops.sinks import MemorySink
+
+        sink = MemorySink()
+        llmfinops.configure(sinks=[sink], flush_interval=60)
+        fc = {"name": "get_weather", "args": {"city": "Paris"}}
+        mock = GoogleMock(
+            script=[
+                pro_response(function_call=fc, prompt_tokens=1_000, candidates_tokens=20, response_id="r1"),
+                pro_response(function_call=fc, prompt_tokens=210_000, candidates_tokens=30, response_id="r2"),
+                pro_response(
+                    text="It is sunny.", prompt_tokens=1_200, candidates_tokens=40, response_id="r3"
+                ),
+            ]
+        )
+        client = wrapped(mock)
+
+        def get_weather(city: str) -> str:
+            """Return the weather of a city."""
+            return "sunny"
+
+        client.models.generate_content(
+            model="gemini-2.5-pro",
+            contents="Weather in Paris?",
+            config=types.GenerateContentConfig(tools=[get_weather]),
+        )
+        (item,) = list(get_config().writer()._queue)
+        assert isinstance(item, CallState) and item.hops is None and item.has_usage  # nothing read yet
+        llmfinops.flush()
+        (rec,) = sink.records
+        assert (rec.http_requests, rec.input_tokens, rec.output_tokens) == (3, 212_200, 90)
+        assert (rec.request_id, rec.response_model) == ("r3", "gemini-2.5-pro")
+        expected = (1_000 * PRO_IN + 20 * PRO_OUT + 210_000 * PRO_IN_LONG + 30 * PRO_OUT_LONG) / M
+        assert rec.cost_usd == expected + (1_200 * PRO_IN + 40 * PRO_OUT) / M
+
     async def test_async_automatic_function_calling(self) -> None:
         """The async AFC loop is metered per request too."""
 
