@@ -262,28 +262,45 @@ def _requested_tier(request: dict[str, Any]) -> str | None:
     return None
 
 
-class _PendingGenerate:
-    """The ``generateContent`` responses of one call, read when its record is built.
+class _Pending:
+    """The responses of one call, read when its record is built.
 
     Decoding a response's usage block and metadata costs more than everything else the call
-    path does for it; nothing reads them before the record is built (off the call path unless
-    a listener or after-call hook needs the record at once). Installed as the state's
-    ``usage_reader``; the responses are read in the order they came, so the last one's
-    ``responseId`` and ``modelVersion`` win, as on the SDK's merged response.
+    path does for it, and nothing reads them before the record is built (off the call path
+    unless a listener or after-call hook needs the record at once). Installed as the state's
+    ``usage_reader``. Items are read in the order the requests were sent, so the last one's
+    ``responseId`` and ``modelVersion`` win, as on the SDK's merged response: a
+    ``generateContent`` response as ``(body, where its usage key is, requested tier)``, a
+    streamed request as its :class:`_StreamHop`.
     """
 
     __slots__ = ("items", "state")
 
     def __init__(self, state: CallState) -> None:
         self.state = state
-        self.items: list[tuple[str, int, str | None]] = []
-        """``(body, where its usage key is, requested tier)`` per response."""
+        self.items: list[tuple[str, int, str | None] | _StreamHop] = []
 
     def __call__(self) -> None:
         items, self.items = self.items, []
         state = self.state
-        for body, at, tier in items:
-            _read_generate(state, body, at, tier)
+        for item in items:
+            if isinstance(item, _StreamHop):
+                item.read()
+            else:
+                _read_generate(state, *item)
+
+
+def _queue(state: CallState, item: tuple[str, int, str | None] | _StreamHop) -> None:
+    """Have ``item`` read with the record of ``state`` (see :class:`_Pending`)."""
+    reader = state.usage_reader
+    if reader is None:
+        reader = state.usage_reader = _Pending(state)
+    elif type(reader) is not _Pending:  # pragma: no cover - no other reader on a Gemini call
+        now = _Pending(state)
+        now.items.append(item)
+        now()  # read at once
+        return
+    reader.items.append(item)
 
 
 def _on_generate(state: CallState, request: dict[str, Any], body: str) -> None:
@@ -295,13 +312,7 @@ def _on_generate(state: CallState, request: dict[str, Any], body: str) -> None:
         _warn_no_usage()
         _read_generate(state, body, at, None)  # the metadata, now
         return
-    reader = state.usage_reader
-    if reader is None:
-        reader = state.usage_reader = _PendingGenerate(state)
-    elif type(reader) is not _PendingGenerate:  # pragma: no cover - no other reader on a Gemini call
-        _read_generate(state, body, at, _requested_tier(request))
-        return
-    reader.items.append((body, at, _requested_tier(request)))
+    _queue(state, (body, at, _requested_tier(request)))
 
 
 def _warn_no_usage() -> None:
@@ -333,25 +344,27 @@ class _StreamHop:
     """One streamed HTTP request: each chunk's usage is the running total of this request.
 
     Only the last usage block counts, so a chunk's is not decoded when it arrives: the hop
-    keeps the chunk and where the block starts, and :meth:`flush` decodes the last one into
-    this request's entry in ``state.hops`` when the request ends, the call finishes or the
-    call's next request starts, whichever comes first (nothing reads the hops before). The
-    SDK hands over each chunk as ``json.dumps`` output, so a usage value that starts as an
-    object decodes to one.
+    keeps the chunk and where the block starts (and the first chunk naming the model).
+    :meth:`flush`, when the request ends, the call finishes or the call's next request starts,
+    queues the hop to be read with the record (see ``_Pending``): :meth:`read` then decodes the
+    last block into this request's entry in ``state.hops``. The SDK hands over each chunk as
+    ``json.dumps`` output, so a usage value that starts as an object decodes to one.
     """
 
-    __slots__ = ("index", "meta_seen", "pending", "pending_at", "state", "tier")
+    __slots__ = ("index", "meta", "pending", "pending_at", "queued", "state", "tier")
 
     def __init__(self, state: CallState, tier: str | None) -> None:
         self.state = state
         self.tier = tier
         self.index = -1
         """This request's entry in ``state.hops`` (-1 until its first usage is settled)."""
-        self.meta_seen = False
+        self.meta: str | None = None
+        """The first chunk that names the model version (its response id too)."""
         self.pending: str | None = None
         """The latest chunk whose usage block is not yet in ``state.hops``."""
         self.pending_at = 0
         """Where that usage block starts in ``pending``."""
+        self.queued = False
 
     def observe(self, resp: Any) -> None:
         try:
@@ -374,14 +387,24 @@ class _StreamHop:
                     if m is not None:
                         self.pending = body
                         self.pending_at = m.end()
-            if not self.meta_seen:
-                _response_meta(state, body)
-                self.meta_seen = state.response_model is not None
+            if self.meta is None and '"modelVersion"' in body:
+                self.meta = body
         except Exception:
             report_internal("google.stream.observe")
 
     def flush(self) -> None:
-        """Settle the latest running total into ``state.hops`` (a no-op when nothing is new)."""
+        """This request is over (or the record is due): queue it to be read with the record."""
+        if not self.queued:
+            self.queued = True
+            _queue(self.state, self)
+
+    def read(self) -> None:
+        """Settle the model version, response id and latest running total into the state."""
+        state = self.state
+        meta = self.meta
+        if meta is not None:
+            self.meta = None
+            _response_meta(state, meta)
         body = self.pending
         if body is None:
             return
@@ -394,7 +417,6 @@ class _StreamHop:
             if not isinstance(raw, dict):
                 return
             u = usage_from_raw(raw, self.tier)
-            state = self.state
             if self.index < 0:
                 state.add_hop(u)
                 assert state.hops is not None

@@ -488,6 +488,33 @@ class TestStreaming:
         assert (rec.input_tokens, rec.output_tokens) == (300_000, 100)
         assert rec.cost_usd == (300_000 * PRO_IN + 100 * PRO_OUT) / M
 
+    def test_streamed_hops_are_read_when_the_record_is_built_on_the_writer(self) -> None:
+        """No listener: each hop keeps its last chunk unread; the writer prices both hops."""
+        from llmfinops._config import get_config
+        from llmfinops._recorder import CallState
+        from llmfinops.sinks import MemorySink
+
+        sink = MemorySink()
+        llmfinops.configure(sinks=[sink], flush_interval=60)
+        hop1 = pro_chunks(
+            text="part one",
+            prompt_tokens=210_000,
+            candidates_tokens=40,
+            finish_reason="CONTINUATION",
+            continuation_token=b"tok-1",
+        )
+        hop2 = pro_chunks(text="part two", prompt_tokens=1_000, candidates_tokens=60)
+        client = wrapped(GoogleMock(script=[hop1, hop2]))
+        list(client.models.generate_content_stream(model="gemini-2.5-pro", contents="long"))
+        (item,) = list(get_config().writer()._queue)
+        assert isinstance(item, CallState) and item.hops is None and item.response_model is None
+        llmfinops.flush()
+        (rec,) = sink.records
+        assert (rec.http_requests, rec.input_tokens, rec.output_tokens) == (2, 211_000, 100)
+        assert rec.response_model == "gemini-2.5-pro" and rec.time_to_first_token_ms is not None
+        long_hop = (210_000 * PRO_IN_LONG + 40 * PRO_OUT_LONG) / M  # the >200k tier: per request
+        assert rec.cost_usd == long_hop + (1_000 * PRO_IN + 60 * PRO_OUT) / M
+
     def test_stream_dropped_and_resumed_by_the_sdk_bills_both_requests(self) -> None:
         """A connection lost mid-stream after a checkpoint: the SDK resumes; both requests are billed."""
         first = pro_chunks(text="one two", prompt_tokens=5_000, candidates_tokens=10)[:1]
