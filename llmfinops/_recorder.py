@@ -330,10 +330,10 @@ class CallState:
     """After-call hooks of this call only (see :meth:`on_record`)."""
     adapter_data: Any = None
     """Private to the provider adapter (e.g. whether it injected ``include_usage``)."""
-    usage_reader: Callable[[], None] | None = None
-    """Set by a stream observer that has seen usage it has not read yet (e.g. Anthropic's
-    ``message_start`` before the final ``message_delta``): reads it into :attr:`usage` when a
-    record is built before the stream reported its final usage."""
+    usage_reader: Callable[[CallState], None] | None = None
+    """Set by an adapter that has seen usage it has not read yet (Anthropic's ``message_start``
+    before the final ``message_delta``; Google responses, read with the record): called with
+    the state when its record is built, it reads that usage into :attr:`usage` / :attr:`hops`."""
     done = False
     error_statuses: list[int] | None = None
     """Status codes of the failed HTTP attempts (created by the first one)."""
@@ -508,7 +508,7 @@ class CallState:
         self.usage_reader = None
         if reader is not None:
             try:
-                reader()
+                reader(self)
             except Exception:
                 report_internal("usage")
 

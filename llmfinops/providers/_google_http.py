@@ -274,15 +274,13 @@ class _Pending:
     streamed request as its :class:`_StreamHop`.
     """
 
-    __slots__ = ("items", "state")
+    __slots__ = ("items",)
 
-    def __init__(self, state: CallState) -> None:
-        self.state = state
+    def __init__(self) -> None:
         self.items: list[tuple[str, int, str | None] | _StreamHop] = []
 
-    def __call__(self) -> None:
+    def __call__(self, state: CallState) -> None:
         items, self.items = self.items, []
-        state = self.state
         for item in items:
             if isinstance(item, _StreamHop):
                 item.read()
@@ -294,11 +292,11 @@ def _queue(state: CallState, item: tuple[str, int, str | None] | _StreamHop) -> 
     """Have ``item`` read with the record of ``state`` (see :class:`_Pending`)."""
     reader = state.usage_reader
     if reader is None:
-        reader = state.usage_reader = _Pending(state)
+        reader = state.usage_reader = _Pending()  # holds no reference to the state: no cycle
     elif type(reader) is not _Pending:  # pragma: no cover - no other reader on a Gemini call
-        now = _Pending(state)
+        now = _Pending()
         now.items.append(item)
-        now()  # read at once
+        now(state)  # read at once
         return
     reader.items.append(item)
 

@@ -456,10 +456,10 @@ class _MessageObserver:
             self._start = _fields_of(usage)
             state.usage_reader = self
 
-    def __call__(self) -> None:
-        """Read the usage seen so far into the state (a stream that ended before its final delta)."""
+    def __call__(self, state: CallState) -> None:
+        """Read the usage seen so far into ``state`` (a stream that ended before its final delta)."""
         if self._start or self._delta is not None:
-            _set_usage(self.state, self._delta or _NO_FIELDS, self._start)
+            _set_usage(state, self._delta or _NO_FIELDS, self._start)
 
     def _on_delta(self, usage: Any) -> None:
         state = self.state

@@ -497,7 +497,7 @@ class TestStreaming:
             {"type": "message_start", "message": {"id": "m1", "model": "m", "usage": {"input_tokens": 5}}}
         )
         assert state.usage_reader is observer and state.usage is None
-        observer()  # what CallState._build does for a record built before the final delta
+        observer(state)  # what CallState._build does for a record built before the final delta
         assert state.usage is not None and state.usage.input_tokens == 5
 
     def test_create_stream(self, records: list[CallRecord], clock: FakeClock) -> None:
