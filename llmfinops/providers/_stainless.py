@@ -164,13 +164,13 @@ def _apply_hook(spec: StainlessSpec, hook: Callable[[Any, bool], Any], result: A
         return result
 
 
-def _stream_started(
-    spec: StainlessSpec, on_stream: Callable[[CallState, Any], None], state: CallState, stream: Any
-) -> None:
-    try:
-        on_stream(state, stream)
-    except Exception:
-        report_internal(f"{spec.provider}.on_stream")
+def _stream_started(spec: StainlessSpec, state: CallState, stream: Any) -> None:
+    on_stream = getattr(spec, "on_stream", None)
+    if on_stream is not None:
+        try:
+            on_stream(state, stream)
+        except Exception:
+            report_internal(f"{spec.provider}.on_stream")
 
 
 # What a ``request()`` result is, by its class (the SDKs return a few classes, each always of one
@@ -207,9 +207,7 @@ def _handle_result(spec: StainlessSpec, state: CallState, result: Any, *, is_asy
         elif kind == _STREAM:
             # ``_iterator`` is a plain attribute in openai and a ``functools.cached_property``
             # (settable per instance) in anthropic; both are replaced the same way.
-            on_stream = getattr(spec, "on_stream", None)
-            if on_stream is not None:
-                _stream_started(spec, on_stream, state, result)
+            _stream_started(spec, state, result)
             _wrap_stream(state, result, spec.observer(state), is_async=is_async)
         elif kind == _RAW:
             _wrap_raw(spec, state, result, is_async=is_async)
@@ -417,9 +415,7 @@ def _wrap_raw(spec: StainlessSpec, state: CallState, raw: Any, *, is_async: bool
     def after_parse(parsed: Any) -> None:
         if hasattr(parsed, "_iterator") and hasattr(parsed, "response"):
             stream_wrapped[0] = True
-            on_stream = getattr(spec, "on_stream", None)
-            if on_stream is not None:
-                _stream_started(spec, on_stream, state, parsed)
+            _stream_started(spec, state, parsed)
             _wrap_stream(state, parsed, spec.observer(state), is_async=is_async)
         elif not state.done:
             _finish_from_body(spec, state, http)
