@@ -324,11 +324,7 @@ def _warn_no_usage() -> None:
 
 def _read_generate(state: CallState, body: str, at: int, tier: str | None) -> None:
     """Model version, response id and (``at >= 0``: where its key is) the usage of one response."""
-    mv, rid = scan_meta(body)
-    if mv is not None:
-        state.response_model = mv
-    if rid is not None:
-        state.request_id = rid  # the last hop's id, as on the SDK's merged response
+    _response_meta(state, body)
     if at < 0:
         return
     raw = scan_usage(body, at)
