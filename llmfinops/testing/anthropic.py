@@ -320,10 +320,13 @@ class AnthropicMock:
         usage_for: ``callable(request_json) -> dict`` of usage keyword overrides per request.
         stream_bodies: Send JSON bodies as a byte stream, as a real network response arrives
             (``MockTransport`` otherwise hands the SDK an already-read body).
+        keep_requests: Keep every request in ``requests``/``paths`` (set ``False`` for long runs such
+            as benchmarks: the lists would grow, and hold every body, for the life of the mock).
 
     Attributes:
         requests: Parsed JSON bodies of every request received (``{}`` for GETs), in order.
         paths: URL paths, in order.
+        received: How many requests arrived (kept or not).
     """
 
     def __init__(
@@ -352,6 +355,7 @@ class AnthropicMock:
         batch_results: Sequence[dict[str, Any]] = (),
         usage_for: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         stream_bodies: bool = False,
+        keep_requests: bool = True,
     ) -> None:
         self.stream_bodies = stream_bodies
         self.usage: dict[str, Any] = {
@@ -380,10 +384,12 @@ class AnthropicMock:
         self.usage_for = usage_for
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.keep_requests = keep_requests
+        self.received = 0
         self._messages_calls = 0
 
     def _headers(self) -> dict[str, str]:
-        return {"request-id": f"req_011CV{len(self.requests):08d}", "anthropic-organization-id": "org-test"}
+        return {"request-id": f"req_011CV{self.received:08d}", "anthropic-organization-id": "org-test"}
 
     def _error(self, status: int) -> Any:
         kind, text = _ERRORS.get(status, ("api_error", "error"))
@@ -402,9 +408,11 @@ class AnthropicMock:
         import httpx2
 
         body = json.loads(request.content) if request.content else {}
-        self.requests.append(body)
         path = request.url.path
-        self.paths.append(path)
+        self.received += 1
+        if self.keep_requests:
+            self.requests.append(body)
+            self.paths.append(path)
         headers = self._headers()
         if request.method == "GET":
             m = _BATCH_URL.search(path)

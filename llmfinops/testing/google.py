@@ -288,11 +288,15 @@ class GoogleMock:
         fail_status: Status of those failures.
         now: Server time for cache timestamps (change it between calls to move time).
         cache_tokens: Size of created caches (default: about len(contents)/4, at least 4096).
+        keep_requests: Keep every request in ``requests``/``paths``/``methods`` (set ``False``
+            for long runs such as benchmarks: the lists would grow, and hold every body, for the
+            life of the mock).
 
     Attributes:
         requests: Parsed JSON bodies of every request, in order.
         paths: URL paths of every request.
         methods: HTTP methods of every request.
+        received: How many requests arrived (kept or not).
         caches: Cached contents by name (create/update/delete/get keep it current).
         batches: Batch jobs served by ``GET batches/<id>`` (``batch_job(...)`` values).
     """
@@ -314,6 +318,7 @@ class GoogleMock:
         fail_status: int = 429,
         now: datetime | None = None,
         cache_tokens: int | None = None,
+        keep_requests: bool = True,
     ) -> None:
         self.prompt_tokens = prompt_tokens
         self.candidates_tokens = candidates_tokens
@@ -331,6 +336,8 @@ class GoogleMock:
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []
         self.methods: list[str] = []
+        self.keep_requests = keep_requests
+        self.received = 0
         self.caches: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.cache_tokens = cache_tokens
@@ -408,12 +415,14 @@ class GoogleMock:
         raw = request.content or b""
         body = json.loads(raw) if raw else {}
         path = request.url.path
-        self.requests.append(body)
-        self.paths.append(path)
-        self.methods.append(request.method)
+        self.received += 1
+        if self.keep_requests:
+            self.requests.append(body)
+            self.paths.append(path)
+            self.methods.append(request.method)
         if self.error_status is not None:
             return self._error(self.error_status)
-        if len(self.requests) <= self.fail_first:
+        if self.received <= self.fail_first:
             return self._error(self.fail_status)
         head, _, verb = path.rpartition(":")
         model = head.rsplit("/models/", 1)[-1]

@@ -316,9 +316,13 @@ class OpenAIMock:
         fail_status: Status of those failures (429 by default, with ``retry-after-ms: 1``).
         error_status: Answer every request with this error status.
         usage_for: ``callable(request_json) -> dict`` of overrides per request.
+        keep_requests: Keep every request in ``requests``/``paths`` (set ``False`` for long runs such
+            as benchmarks: the lists would grow, and hold every body, for the life of the mock).
 
     Attributes:
         requests: Parsed JSON bodies of every request received, in order.
+        paths: URL paths, in order.
+        received: How many requests arrived (kept or not).
     """
 
     def __init__(
@@ -336,6 +340,7 @@ class OpenAIMock:
         fail_status: int = 429,
         error_status: int | None = None,
         usage_for: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        keep_requests: bool = True,
     ) -> None:
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
@@ -351,13 +356,17 @@ class OpenAIMock:
         self.usage_for = usage_for
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.keep_requests = keep_requests
+        self.received = 0
 
     def __call__(self, request: Any) -> Any:
         """Answer one HTTP request (the ``httpx2.MockTransport`` handler protocol)."""
         body = json.loads(request.content or b"{}")
-        self.requests.append(body)
-        self.paths.append(request.url.path)
-        if self.error_status is not None or len(self.requests) <= self.fail_first:
+        self.received += 1
+        if self.keep_requests:
+            self.requests.append(body)
+            self.paths.append(request.url.path)
+        if self.error_status is not None or self.received <= self.fail_first:
             status = self.error_status or self.fail_status
             err = {
                 "error": {
@@ -380,7 +389,7 @@ class OpenAIMock:
         }
         if self.usage_for is not None:
             params.update(self.usage_for(body))
-        headers = {"x-request-id": f"req_{len(self.requests):08d}"}
+        headers = {"x-request-id": f"req_{self.received:08d}"}
         path = request.url.path
         if path.endswith("/embeddings"):
             inputs = body.get("input")
