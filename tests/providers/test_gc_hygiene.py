@@ -82,7 +82,7 @@ CALLS: dict[str, tuple[Callable[[], Any], Callable[[Any], None]]] = {
 }
 
 
-@pytest.fixture()
+@pytest.fixture
 def collector_off() -> Iterator[None]:
     was = gc.isenabled()
     gc.collect()
