@@ -156,7 +156,8 @@ def configure(
             with redaction processors (``llmfinops.processors.redact_text``).
         max_content_chars: Cap on each captured text.
         max_queue: Background queue bound.
-        flush_interval: Seconds between background flushes.
+        flush_interval: Longest wait, in seconds, between background flushes (the writer also
+            drains as soon as 64 records are queued; see ``BackgroundWriter(wake_at=...)``).
         overflow: Queue-full policy.
 
     Raises:

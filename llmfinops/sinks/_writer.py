@@ -137,7 +137,14 @@ class BackgroundWriter:
         processors: Applied in order to each record on the writer thread; a processor may
             raise :class:`DropRecord`.
         max_queue: Bound of the in-memory queue.
-        flush_interval: Seconds between drains.
+        flush_interval: Longest wait, in seconds, between drains (a record reaches the sinks
+            within about this long).
+        wake_at: Drain as soon as this many records are queued, without waiting for
+            ``flush_interval``. Queued call states and their records then live for a few dozen
+            calls, not a fraction of a second: they die before CPython's garbage collector
+            promotes them, so a busy process does not pay for full collections (measured in
+            ``docs/performance.md``). Above half of ``max_queue`` (or ``batch_size``), that
+            bound applies instead.
         overflow: What to do when the queue is full: ``drop_newest`` (default, counted),
             ``drop_oldest`` (counted), or ``block`` (wait for room up to ``block_timeout``
             seconds; never use it on a latency-critical path).
@@ -165,6 +172,7 @@ class BackgroundWriter:
         *,
         max_queue: int = 100_000,
         flush_interval: float = 0.2,
+        wake_at: int = 64,
         overflow: Overflow = "drop_newest",
         retries: int = 3,
         sleep: Callable[[float], None] = time.sleep,
@@ -177,6 +185,8 @@ class BackgroundWriter:
             raise ConfigurationError(f"max_queue={max_queue!r} must be a positive integer, e.g. 100_000")
         if not flush_interval > 0:
             raise ConfigurationError(f"flush_interval={flush_interval!r} must be > 0 seconds, e.g. 0.2")
+        if not isinstance(wake_at, int) or wake_at <= 0:
+            raise ConfigurationError(f"wake_at={wake_at!r} must be a positive integer, e.g. 64")
         if overflow not in ("drop_newest", "drop_oldest", "block"):
             raise ConfigurationError(
                 f"overflow={overflow!r} is not one of 'drop_newest', 'drop_oldest', 'block'"
@@ -204,6 +214,9 @@ class BackgroundWriter:
         # Past this many queued records, submit() takes the slow path: wake the thread
         # early and apply the overflow policy at max_queue.
         self._high_water = max(1, min(batch_size, max_queue // 2))
+        # From this many queued records on, submit() wakes the thread (the slow path, once per drain).
+        self._wake_at = min(wake_at, self._high_water)
+        self.wake_at = wake_at
         self._queue: collections.deque[CallRecord | PendingRecord] = collections.deque()
         self._wake = threading.Event()
         self._drain_lock = threading.RLock()
@@ -234,7 +247,7 @@ class BackgroundWriter:
             >>> w = BackgroundWriter([MemorySink()]); w.submit(make_record()); w.close()
         """
         q = self._queue
-        if len(q) >= self._high_water:
+        if len(q) >= self._wake_at:
             self._crowded(record)
             return
         q.append(record)
@@ -242,12 +255,17 @@ class BackgroundWriter:
             self._start()
 
     def _crowded(self, record: CallRecord | PendingRecord) -> None:
-        """Slow path of :meth:`submit`: the queue is past its high-water mark."""
+        """Slow path of :meth:`submit`: ``wake_at`` records are queued (wake the thread), or more."""
         if self._thread is None:
             self._start()
         if not self._wake.is_set():
             self._wake.set()
         q = self._queue
+        if len(q) < self._high_water:
+            q.append(record)
+            if self._closed:
+                self._write_late()
+            return
         if len(q) >= self.max_queue:
             if self.overflow == "drop_newest":
                 self._count_overflow()

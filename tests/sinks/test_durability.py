@@ -98,7 +98,7 @@ class TestExit:
             from llmfinops.sinks.sqlite import SQLiteSink
             from llmfinops.testing import make_record
             from llmfinops.sinks._writer import BackgroundWriter
-            w = BackgroundWriter([JSONLSink("calls.jsonl"), SQLiteSink("calls.db")], flush_interval=3600)
+            w = BackgroundWriter([JSONLSink("calls.jsonl"), SQLiteSink("calls.db")], flush_interval=3600, wake_at=1000)
             for i in range(250):
                 w.submit(make_record(id=f"{i:04d}"))
             print(w.pending)

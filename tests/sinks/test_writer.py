@@ -122,6 +122,55 @@ class TestBatching:
         w.close()
         assert len(sink.records) == 25
 
+    def test_wake_at_drains_before_flush_interval(self) -> None:
+        """wake_at queued records wake the thread at once; fewer wait for flush_interval."""
+        sink = MemorySink()
+        w = BackgroundWriter([sink], flush_interval=3600, wake_at=8)
+        for i in range(7):
+            w.submit(rec(i))
+        time.sleep(0.05)
+        assert sink.records == [] and w.pending == 7  # below the mark: nothing wakes the thread
+        w.submit(rec(7))
+        w.submit(rec(8))  # the 9th finds 8 queued: the slow path wakes the thread
+        deadline = time.monotonic() + 5
+        while len(sink.records) < 9 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert [r.id for r in sink.records] == [f"r{i:07d}" for i in range(9)]
+        assert (w.dropped_overflow, w.pending) == (0, 0)
+        w.close()
+
+    def test_wake_at_default_keeps_queue_short(self) -> None:
+        """By default a busy caller never has more than a few dozen records queued for long."""
+        sink = MemorySink()
+        w = BackgroundWriter([sink], flush_interval=3600)
+        assert w.wake_at == 64
+        for i in range(200):
+            w.submit(rec(i))
+        deadline = time.monotonic() + 5
+        while len(sink.records) < 65 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(sink.records) >= 65
+        w.close()
+        assert len(sink.records) == 200 and w.dropped_overflow == 0
+
+    def test_wake_at_above_queue_bound_still_applies_overflow(self) -> None:
+        """A wake_at larger than the queue acts as the high-water mark; the overflow policy holds."""
+        sink = MemorySink()
+        w = BackgroundWriter([sink], flush_interval=3600, max_queue=4, wake_at=1000)
+        w._thread = threading.current_thread()  # no thread: the queue only fills
+        with pytest.warns(RecordsDroppedWarning, match="max_queue=4"):
+            for i in range(6):
+                w.submit(rec(i))
+        assert (w.pending, w.dropped_overflow) == (4, 2)
+        w._thread = None
+        w.close()
+        assert [r.id for r in sink.records] == [f"r{i:07d}" for i in range(4)]
+
+    @pytest.mark.parametrize("bad", [0, -1, 1.5, "64"])
+    def test_wake_at_invalid(self, bad: object) -> None:
+        with pytest.raises(ConfigurationError, match="wake_at="):
+            BackgroundWriter([MemorySink()], wake_at=bad)  # type: ignore[arg-type]
+
     def test_stats(self) -> None:
         """stats() reports every counter."""
         w, _ = _writer([MemorySink()])
