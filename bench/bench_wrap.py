@@ -2,7 +2,11 @@
 
 Prints, for each provider SDK available (OpenAI, Anthropic, Google):
   * wrapped/raw per-call time ratio for sync, async and streamed calls (target <= 1.05),
-    both clients talking to identical in-process mock transports, rounds interleaved;
+    both clients talking to identical in-process mock transports, rounds interleaved: the
+    median of paired rounds (the latency of a typical call);
+  * sustained wrapped/raw mean per call over long blocks, with the background writer's work
+    and every garbage collection included (the CPU a busy process pays per call), and the
+    garbage collections on each side;
   * ``import llmfinops`` time (target <= 50 ms);
   * cost computations per second (target >= 200k/s);
   * JSONL records per second through the background writer (target >= 100k/s).
@@ -103,9 +107,13 @@ def _row(name: str, raw: float, wrapped: float) -> None:
 def bench_openai() -> None:
     from llmfinops.testing.openai import OpenAIMock, async_openai_client, openai_client
 
-    raw = openai_client(OpenAIMock(prompt_tokens=1200, completion_tokens=300, cached_tokens=1024))
+    raw = openai_client(
+        OpenAIMock(prompt_tokens=1200, completion_tokens=300, cached_tokens=1024, keep_requests=False)
+    )
     wrapped = llmfinops.wrap(
-        openai_client(OpenAIMock(prompt_tokens=1200, completion_tokens=300, cached_tokens=1024))
+        openai_client(
+            OpenAIMock(prompt_tokens=1200, completion_tokens=300, cached_tokens=1024, keep_requests=False)
+        )
     )
     print("OpenAI (openai {})".format(__import__("openai").__version__))
     _row(
@@ -123,8 +131,10 @@ def bench_openai() -> None:
             pass
 
     _row("chat.completions stream", *_interleaved(lambda: consume(raw), lambda: consume(wrapped)))
-    araw = async_openai_client(OpenAIMock(prompt_tokens=1200, completion_tokens=300))
-    awrapped = llmfinops.wrap(async_openai_client(OpenAIMock(prompt_tokens=1200, completion_tokens=300)))
+    araw = async_openai_client(OpenAIMock(prompt_tokens=1200, completion_tokens=300, keep_requests=False))
+    awrapped = llmfinops.wrap(
+        async_openai_client(OpenAIMock(prompt_tokens=1200, completion_tokens=300, keep_requests=False))
+    )
     _row(
         "chat.completions async",
         *_ainterleaved(
@@ -147,7 +157,9 @@ def bench_anthropic() -> None:
     kw: dict[str, Any] = {"model": "claude-sonnet-4-6", "max_tokens": 512, "messages": MSG}
 
     def mk() -> AnthropicMock:
-        return AnthropicMock(input_tokens=40, cache_read_tokens=2000, cache_write_5m=100, output_tokens=25)
+        return AnthropicMock(
+            input_tokens=40, cache_read_tokens=2000, cache_write_5m=100, output_tokens=25, keep_requests=False
+        )
 
     raw, wrapped = anthropic_client(mk()), llmfinops.wrap(anthropic_client(mk()))
     araw, awrapped = async_anthropic_client(mk()), llmfinops.wrap(async_anthropic_client(mk()))
@@ -184,8 +196,8 @@ def bench_anthropic() -> None:
 def bench_google() -> None:
     from llmfinops.testing.google import GoogleMock, google_client
 
-    raw = google_client(GoogleMock())
-    wrapped = llmfinops.wrap(google_client(GoogleMock()))
+    raw = google_client(GoogleMock(keep_requests=False))
+    wrapped = llmfinops.wrap(google_client(GoogleMock(keep_requests=False)))
     print("Google (google-genai {})".format(__import__("google.genai", fromlist=["__version__"]).__version__))
     _row(
         "generate_content sync",
@@ -213,6 +225,109 @@ def bench_google() -> None:
             pass
 
     _row("generate_content async stream", *_ainterleaved(lambda: aconsume(raw), lambda: aconsume(wrapped)))
+
+
+def _sustained(name: str, raw: Callable[[], Any], wrapped: Callable[[], Any]) -> None:
+    """Mean per call over blocks of calls, raw and wrapped alternating; a wrapped block ends with
+    ``llmfinops.flush()``, so the writer's work on its records is counted in it. Collections by
+    CPython's cyclic garbage collector are counted (and timed) on the side during which they ran."""
+    import gc
+
+    block, blocks = (200, 6) if QUICK else (1000, 10)
+    for _ in range(200):
+        raw()
+        wrapped()
+    llmfinops.flush()
+    side = ["raw"]
+    started = [0.0]
+    pauses = {"raw": [0, 0, 0, 0.0], "wrapped": [0, 0, 0, 0.0]}
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            p = pauses[side[0]]
+            p[info["generation"]] += 1
+            p[3] += time.perf_counter() - started[0]
+
+    total = {"raw": 0.0, "wrapped": 0.0}
+    gc.callbacks.append(on_gc)
+    try:
+        for i in range(blocks):
+            for s, fn in (
+                (("raw", raw), ("wrapped", wrapped)) if i % 2 == 0 else (("wrapped", wrapped), ("raw", raw))
+            ):
+                side[0] = s
+                t0 = time.perf_counter()
+                for _ in range(block):
+                    fn()
+                if s == "wrapped":
+                    llmfinops.flush()
+                total[s] += time.perf_counter() - t0
+    finally:
+        gc.callbacks.remove(on_gc)
+    n = block * blocks
+    r, w = total["raw"] / n, total["wrapped"] / n
+    gr, gw = pauses["raw"], pauses["wrapped"]
+    print(
+        f"  {name:<30} raw {r * 1e6:8.1f} us   wrapped {w * 1e6:8.1f} us   ratio {w / r:5.3f}  "
+        f"(+{(w - r) * 1e6:5.1f} us)   gc per 10k calls raw {gr[0] * 10_000 // n}/{gr[1] * 10_000 // n}/"
+        f"{gr[2] * 10_000 // n} ({gr[3] / n * 1e6:.1f} us/call), wrapped {gw[0] * 10_000 // n}/"
+        f"{gw[1] * 10_000 // n}/{gw[2] * 10_000 // n} ({gw[3] / n * 1e6:.1f} us/call)"
+    )
+
+
+def bench_sustained() -> None:
+    from llmfinops.testing.anthropic import AnthropicMock, anthropic_client
+    from llmfinops.testing.google import GoogleMock, google_client
+    from llmfinops.testing.openai import OpenAIMock, openai_client
+
+    def oa() -> Any:
+        return openai_client(
+            OpenAIMock(prompt_tokens=1200, completion_tokens=300, cached_tokens=1024, keep_requests=False)
+        )
+
+    def an() -> Any:
+        return anthropic_client(
+            AnthropicMock(
+                input_tokens=40,
+                cache_read_tokens=2000,
+                cache_write_5m=100,
+                output_tokens=25,
+                keep_requests=False,
+            )
+        )
+
+    def go() -> Any:
+        return google_client(GoogleMock(keep_requests=False))
+
+    kw: dict[str, Any] = {"model": "claude-sonnet-4-6", "max_tokens": 512, "messages": MSG}
+    o_raw, o_w = oa(), llmfinops.wrap(oa())
+    a_raw, a_w = an(), llmfinops.wrap(an())
+    g_raw, g_w = go(), llmfinops.wrap(go())
+    _sustained(
+        "openai chat.completions sync",
+        lambda: o_raw.chat.completions.create(model="gpt-4o", messages=MSG),
+        lambda: o_w.chat.completions.create(model="gpt-4o", messages=MSG),
+    )
+    _sustained(
+        "anthropic messages.create", lambda: a_raw.messages.create(**kw), lambda: a_w.messages.create(**kw)
+    )
+    _sustained(
+        "anthropic messages stream",
+        lambda: list(a_raw.messages.create(stream=True, **kw)),
+        lambda: list(a_w.messages.create(stream=True, **kw)),
+    )
+    _sustained(
+        "google generate_content",
+        lambda: g_raw.models.generate_content(model="gemini-2.5-flash", contents="hi"),
+        lambda: g_w.models.generate_content(model="gemini-2.5-flash", contents="hi"),
+    )
+    _sustained(
+        "google generate_content_stream",
+        lambda: list(g_raw.models.generate_content_stream(model="gemini-2.5-flash", contents="hi")),
+        lambda: list(g_w.models.generate_content_stream(model="gemini-2.5-flash", contents="hi")),
+    )
 
 
 def bench_import() -> None:
@@ -301,6 +416,8 @@ def main() -> None:
         bench_anthropic()
         bench_google()
         llmfinops.flush()
+        print("\n== sustained: mean per call, writer and garbage collections included (gen0/gen1/gen2) ==")
+        bench_sustained()
     print("\n== throughput ==")
     bench_import()
     bench_cost()
