@@ -211,10 +211,9 @@ class BackgroundWriter:
         self.max_backoff = max_backoff
         self.block_timeout = block_timeout
         self._sleep = sleep
-        # Past this many queued records, submit() takes the slow path: wake the thread
-        # early and apply the overflow policy at max_queue.
+        # From _wake_at queued records on, submit() takes the slow path: it wakes the thread
+        # (once per drain); past _high_water it also applies the overflow policy at max_queue.
         self._high_water = max(1, min(batch_size, max_queue // 2))
-        # From this many queued records on, submit() wakes the thread (the slow path, once per drain).
         self._wake_at = min(wake_at, self._high_water)
         self.wake_at = wake_at
         self._queue: collections.deque[CallRecord | PendingRecord] = collections.deque()
