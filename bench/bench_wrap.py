@@ -104,17 +104,33 @@ def _row(name: str, raw: float, wrapped: float) -> None:
     )
 
 
-def bench_openai() -> None:
-    from llmfinops.testing.openai import OpenAIMock, async_openai_client, openai_client
+# The fakes every section uses (``keep_requests=False``: their request lists would otherwise grow,
+# and hold every body, for the whole run).
+def _openai_fake() -> Any:
+    from llmfinops.testing.openai import OpenAIMock
 
-    raw = openai_client(
-        OpenAIMock(prompt_tokens=1200, completion_tokens=300, cached_tokens=1024, keep_requests=False)
+    return OpenAIMock(prompt_tokens=1200, completion_tokens=300, cached_tokens=1024, keep_requests=False)
+
+
+def _anthropic_fake() -> Any:
+    from llmfinops.testing.anthropic import AnthropicMock
+
+    return AnthropicMock(
+        input_tokens=40, cache_read_tokens=2000, cache_write_5m=100, output_tokens=25, keep_requests=False
     )
-    wrapped = llmfinops.wrap(
-        openai_client(
-            OpenAIMock(prompt_tokens=1200, completion_tokens=300, cached_tokens=1024, keep_requests=False)
-        )
-    )
+
+
+def _google_fake() -> Any:
+    from llmfinops.testing.google import GoogleMock
+
+    return GoogleMock(keep_requests=False)
+
+
+def bench_openai() -> None:
+    from llmfinops.testing.openai import async_openai_client, openai_client
+
+    raw = openai_client(_openai_fake())
+    wrapped = llmfinops.wrap(openai_client(_openai_fake()))
     print("OpenAI (openai {})".format(__import__("openai").__version__))
     _row(
         "chat.completions sync",
@@ -131,10 +147,8 @@ def bench_openai() -> None:
             pass
 
     _row("chat.completions stream", *_interleaved(lambda: consume(raw), lambda: consume(wrapped)))
-    araw = async_openai_client(OpenAIMock(prompt_tokens=1200, completion_tokens=300, keep_requests=False))
-    awrapped = llmfinops.wrap(
-        async_openai_client(OpenAIMock(prompt_tokens=1200, completion_tokens=300, keep_requests=False))
-    )
+    araw = async_openai_client(_openai_fake())
+    awrapped = llmfinops.wrap(async_openai_client(_openai_fake()))
     _row(
         "chat.completions async",
         *_ainterleaved(
@@ -152,14 +166,10 @@ def bench_openai() -> None:
 
 
 def bench_anthropic() -> None:
-    from llmfinops.testing.anthropic import AnthropicMock, anthropic_client, async_anthropic_client
+    from llmfinops.testing.anthropic import anthropic_client, async_anthropic_client
 
     kw: dict[str, Any] = {"model": "claude-sonnet-4-6", "max_tokens": 512, "messages": MSG}
-
-    def mk() -> AnthropicMock:
-        return AnthropicMock(
-            input_tokens=40, cache_read_tokens=2000, cache_write_5m=100, output_tokens=25, keep_requests=False
-        )
+    mk = _anthropic_fake
 
     raw, wrapped = anthropic_client(mk()), llmfinops.wrap(anthropic_client(mk()))
     araw, awrapped = async_anthropic_client(mk()), llmfinops.wrap(async_anthropic_client(mk()))
@@ -194,10 +204,10 @@ def bench_anthropic() -> None:
 
 
 def bench_google() -> None:
-    from llmfinops.testing.google import GoogleMock, google_client
+    from llmfinops.testing.google import google_client
 
-    raw = google_client(GoogleMock(keep_requests=False))
-    wrapped = llmfinops.wrap(google_client(GoogleMock(keep_requests=False)))
+    raw = google_client(_google_fake())
+    wrapped = llmfinops.wrap(google_client(_google_fake()))
     print("Google (google-genai {})".format(__import__("google.genai", fromlist=["__version__"]).__version__))
     _row(
         "generate_content sync",
@@ -278,28 +288,18 @@ def _sustained(name: str, raw: Callable[[], Any], wrapped: Callable[[], Any]) ->
 
 
 def bench_sustained() -> None:
-    from llmfinops.testing.anthropic import AnthropicMock, anthropic_client
-    from llmfinops.testing.google import GoogleMock, google_client
-    from llmfinops.testing.openai import OpenAIMock, openai_client
+    from llmfinops.testing.anthropic import anthropic_client
+    from llmfinops.testing.google import google_client
+    from llmfinops.testing.openai import openai_client
 
     def oa() -> Any:
-        return openai_client(
-            OpenAIMock(prompt_tokens=1200, completion_tokens=300, cached_tokens=1024, keep_requests=False)
-        )
+        return openai_client(_openai_fake())
 
     def an() -> Any:
-        return anthropic_client(
-            AnthropicMock(
-                input_tokens=40,
-                cache_read_tokens=2000,
-                cache_write_5m=100,
-                output_tokens=25,
-                keep_requests=False,
-            )
-        )
+        return anthropic_client(_anthropic_fake())
 
     def go() -> Any:
-        return google_client(GoogleMock(keep_requests=False))
+        return google_client(_google_fake())
 
     kw: dict[str, Any] = {"model": "claude-sonnet-4-6", "max_tokens": 512, "messages": MSG}
     o_raw, o_w = oa(), llmfinops.wrap(oa())
