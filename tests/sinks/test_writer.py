@@ -16,6 +16,13 @@ from llmfinops.sinks._writer import BackgroundWriter, DropRecord, flush_all, is_
 from .conftest import rec
 
 
+def _wait_for(sink: MemorySink, n: int, timeout: float = 5.0) -> None:
+    """Wait until the writer thread has handed ``sink`` at least ``n`` records (or ``timeout`` passed)."""
+    deadline = time.monotonic() + timeout
+    while len(sink.records) < n and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 class FlakyBatchSink:
     """Fails the first ``failures`` batches with ``exc``, then stores batches."""
 
@@ -103,9 +110,7 @@ class TestBatching:
         sink = MemorySink()
         w = BackgroundWriter([sink], flush_interval=0.01)
         w.submit(rec(1))
-        deadline = time.monotonic() + 5
-        while not sink.records and time.monotonic() < deadline:
-            time.sleep(0.005)
+        _wait_for(sink, 1)
         assert [r.id for r in sink.records] == ["r0000001"]
         w.close()
 
@@ -115,9 +120,7 @@ class TestBatching:
         w = BackgroundWriter([sink], flush_interval=3600, batch_size=10)
         for i in range(25):
             w.submit(rec(i))
-        deadline = time.monotonic() + 5
-        while len(sink.records) < 10 and time.monotonic() < deadline:
-            time.sleep(0.005)
+        _wait_for(sink, 10)
         assert len(sink.records) >= 10
         w.close()
         assert len(sink.records) == 25
@@ -132,9 +135,7 @@ class TestBatching:
         assert sink.records == [] and w.pending == 7  # below the mark: nothing wakes the thread
         w.submit(rec(7))
         w.submit(rec(8))  # the 9th finds 8 queued: the slow path wakes the thread
-        deadline = time.monotonic() + 5
-        while len(sink.records) < 9 and time.monotonic() < deadline:
-            time.sleep(0.005)
+        _wait_for(sink, 9)
         assert [r.id for r in sink.records] == [f"r{i:07d}" for i in range(9)]
         assert (w.dropped_overflow, w.pending) == (0, 0)
         w.close()
@@ -146,9 +147,7 @@ class TestBatching:
         assert w.wake_at == 64
         for i in range(200):
             w.submit(rec(i))
-        deadline = time.monotonic() + 5
-        while len(sink.records) < 65 and time.monotonic() < deadline:
-            time.sleep(0.005)
+        _wait_for(sink, 65)
         assert len(sink.records) >= 65
         w.close()
         assert len(sink.records) == 200 and w.dropped_overflow == 0
