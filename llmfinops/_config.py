@@ -74,6 +74,8 @@ class Config:
     """Cap on each captured text (before any processor runs)."""
     max_queue: int = 100_000
     flush_interval: float = 0.2
+    wake_at: int = 64
+    """Queued records that make the writer drain at once (see ``BackgroundWriter``)."""
     overflow: Literal["drop_newest", "drop_oldest", "block"] = "drop_newest"
     _writer: BackgroundWriter | None = None
 
@@ -96,6 +98,7 @@ class Config:
                         self.processors,
                         max_queue=self.max_queue,
                         flush_interval=self.flush_interval,
+                        wake_at=self.wake_at,
                         overflow=self.overflow,
                     )
                     self._writer = w
@@ -104,7 +107,7 @@ class Config:
 
 _lock = threading.RLock()
 _config = Config()
-_WRITER_FIELDS = frozenset({"sinks", "processors", "max_queue", "flush_interval", "overflow"})
+_WRITER_FIELDS = frozenset({"sinks", "processors", "max_queue", "flush_interval", "wake_at", "overflow"})
 
 
 def get_config() -> Config:
@@ -134,6 +137,7 @@ def configure(
     max_content_chars: int | None = None,
     max_queue: int | None = None,
     flush_interval: float | None = None,
+    wake_at: int | None = None,
     overflow: Literal["drop_newest", "drop_oldest", "block"] | None = None,
 ) -> None:
     """Set global defaults. Only the arguments you pass change.
@@ -156,8 +160,10 @@ def configure(
             with redaction processors (``llmfinops.processors.redact_text``).
         max_content_chars: Cap on each captured text.
         max_queue: Background queue bound.
-        flush_interval: Longest wait, in seconds, between background flushes (the writer also
-            drains as soon as 64 records are queued; see ``BackgroundWriter(wake_at=...)``).
+        flush_interval: Longest wait, in seconds, between background flushes.
+        wake_at: Queued records that make the writer drain at once, without waiting for
+            ``flush_interval`` (default 64: queued calls die before the garbage collector promotes
+            them; see ``BackgroundWriter``).
         overflow: Queue-full policy.
 
     Raises:
@@ -206,6 +212,10 @@ def configure(
             raise ConfigurationError(f"max_queue={max_queue} must be a positive integer")
         if flush_interval is not None and flush_interval <= 0:
             raise ConfigurationError(f"flush_interval={flush_interval} must be > 0 seconds")
+        if wake_at is not None and (
+            not isinstance(wake_at, int) or isinstance(wake_at, bool) or wake_at <= 0
+        ):
+            raise ConfigurationError(f"wake_at={wake_at!r} must be a positive integer, e.g. 64")
         plain = (
             ("strict_pricing", strict_pricing),
             ("service", service),
@@ -216,6 +226,7 @@ def configure(
             ("max_content_chars", max_content_chars),
             ("max_queue", max_queue),
             ("flush_interval", flush_interval),
+            ("wake_at", wake_at),
             ("overflow", overflow),
         )
         updates.update({name: value for name, value in plain if value is not None})

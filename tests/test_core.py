@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 import llmfinops
+from llmfinops._config import get_config
 from llmfinops.exceptions import ConfigurationError
 from llmfinops.records import RECORD_FIELDS, CallRecord, record_from_dict
 from llmfinops.testing import FakeClock, make_record
@@ -123,6 +124,16 @@ class TestConfig:
         """user_id_mode is validated."""
         with pytest.raises(ConfigurationError, match="user_id_mode='plain'"):
             llmfinops.configure(user_id_mode="plain")  # type: ignore[arg-type]
+
+    def test_wake_at_reaches_the_writer(self) -> None:
+        """configure(wake_at=...) builds the writer with it; the default is 64; bad values are refused."""
+        assert get_config().writer().wake_at == 64
+        llmfinops.configure(sinks=[], wake_at=8)
+        assert get_config().writer().wake_at == 8
+        for bad in (0, -3, 2.5, True):
+            with pytest.raises(ConfigurationError, match=f"wake_at={bad!r} must be a positive integer"):
+                llmfinops.configure(wake_at=bad)  # type: ignore[arg-type]
+        assert get_config().writer().wake_at == 8
 
     def test_fake_clock_is_utc(self) -> None:
         """FakeClock refuses naive datetimes and advances both clocks."""

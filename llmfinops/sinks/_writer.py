@@ -185,7 +185,7 @@ class BackgroundWriter:
             raise ConfigurationError(f"max_queue={max_queue!r} must be a positive integer, e.g. 100_000")
         if not flush_interval > 0:
             raise ConfigurationError(f"flush_interval={flush_interval!r} must be > 0 seconds, e.g. 0.2")
-        if not isinstance(wake_at, int) or wake_at <= 0:
+        if not isinstance(wake_at, int) or isinstance(wake_at, bool) or wake_at <= 0:
             raise ConfigurationError(f"wake_at={wake_at!r} must be a positive integer, e.g. 64")
         if overflow not in ("drop_newest", "drop_oldest", "block"):
             raise ConfigurationError(

@@ -165,7 +165,7 @@ class TestBatching:
         w.close()
         assert [r.id for r in sink.records] == [f"r{i:07d}" for i in range(4)]
 
-    @pytest.mark.parametrize("bad", [0, -1, 1.5, "64"])
+    @pytest.mark.parametrize("bad", [0, -1, 1.5, "64", True])
     def test_wake_at_invalid(self, bad: object) -> None:
         with pytest.raises(ConfigurationError, match="wake_at="):
             BackgroundWriter([MemorySink()], wake_at=bad)  # type: ignore[arg-type]
