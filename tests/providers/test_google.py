@@ -55,6 +55,18 @@ def pro_chunks(**kw: Any) -> list[dict[str, Any]]:
     return stream_chunks(model_version="gemini-2.5-pro", **kw)
 
 
+def _continued_stream(first_prompt: int, second_prompt: int) -> list[list[dict[str, Any]]]:
+    """A two-hop stream: 40 output tokens then a continuation token, then 60 more."""
+    hop1 = pro_chunks(
+        text="part one",
+        prompt_tokens=first_prompt,
+        candidates_tokens=40,
+        finish_reason="CONTINUATION",
+        continuation_token=b"tok-1",
+    )
+    return [hop1, pro_chunks(text="part two", prompt_tokens=second_prompt, candidates_tokens=60)]
+
+
 def usage_kw(prompt: int, out: int, **kw: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "candidates_tokens": out, **kw}
 
@@ -467,15 +479,7 @@ class TestStreaming:
 
     def test_streamed_continuation_bills_each_hop(self) -> None:
         """A stream resumed with a continuation token: each hop's last total, summed."""
-        hop1 = pro_chunks(
-            text="part one",
-            prompt_tokens=150_000,
-            candidates_tokens=40,
-            finish_reason="CONTINUATION",
-            continuation_token=b"tok-1",
-        )
-        hop2 = pro_chunks(text="part two", prompt_tokens=150_000, candidates_tokens=60)
-        mock = GoogleMock(script=[hop1, hop2])
+        mock = GoogleMock(script=_continued_stream(150_000, 150_000))
         client = wrapped(mock)
         with capture_records() as recs:
             chunks = list(client.models.generate_content_stream(model="gemini-2.5-pro", contents="long"))
@@ -496,15 +500,7 @@ class TestStreaming:
 
         sink = MemorySink()
         llmfinops.configure(sinks=[sink], flush_interval=60)
-        hop1 = pro_chunks(
-            text="part one",
-            prompt_tokens=210_000,
-            candidates_tokens=40,
-            finish_reason="CONTINUATION",
-            continuation_token=b"tok-1",
-        )
-        hop2 = pro_chunks(text="part two", prompt_tokens=1_000, candidates_tokens=60)
-        client = wrapped(GoogleMock(script=[hop1, hop2]))
+        client = wrapped(GoogleMock(script=_continued_stream(210_000, 1_000)))
         list(client.models.generate_content_stream(model="gemini-2.5-pro", contents="long"))
         (item,) = list(get_config().writer()._queue)
         assert isinstance(item, CallState) and item.hops is None and item.response_model is None
