@@ -20,227 +20,35 @@ __all__ = [
     "ttl_for",
 ]
 
-import contextvars
 import functools
-import hashlib
-import hmac
 import inspect
 import os
-import re
-import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from types import TracebackType
-from typing import Any, Literal, NoReturn, ParamSpec, Protocol, TypeAlias, TypeVar, overload
+from typing import Any, Literal, NoReturn, ParamSpec, TypeVar, overload
 
 from llmfinops._config import get_config
 from llmfinops._context import current_tags
-from llmfinops._internal import warn_once
-from llmfinops.exceptions import ConfigurationError, LLMFinOpsWarning
-from llmfinops.stores import MemoryStore
+from llmfinops.exceptions import ConfigurationError
 
 from ._breaker import Breaker
-from ._estimate import NANO, to_nano
+from ._counters import RUN_STORE, BudgetStatus, Unit, counter_name, ttl_for
+from ._counters import UNITS as UNITS
+from ._counters import from_units as from_units
+from ._estimate import to_nano
+from ._remaining import _REGISTRY, remaining
+from ._scopes import _SCOPES, BudgetedFunction, BudgetScope, _Active, _drive_agen, _drive_gen, current_scopes
 from ._settings import _thresholds, get_budget_settings, get_store
+from ._spec import _WELL_KNOWN, CallContext, KeyFunc, _parse_count, _parse_usd
+from ._userid import hash_user
 from ._window import Span, Window, WindowLike
 
 P = ParamSpec("P")
 R = TypeVar("R")
-R_co = TypeVar("R_co", covariant=True)
 
-Unit = Literal["usd", "tokens", "calls"]
-UNITS: tuple[Unit, ...] = ("usd", "tokens", "calls")
 OnExceed = Literal["raise", "degrade", "warn"]
 OnMissing = Literal["shared", "skip", "raise"]
-_WELL_KNOWN = {"user": "user_id", "user_id": "user_id"}
-_HASHED = re.compile(r"^u_[0-9a-f]{20}$")
-
-RUN_STORE = MemoryStore()
-"""Counters of ``window="run"`` budgets: a run lives in one process, so they never leave it."""
-_RUN_TTL = 86_400
-_ONE = Decimal(1)
-_MARGIN = 3600
-
-
-@dataclass(frozen=True, slots=True)
-class CallContext:
-    """What a ``per=`` key function sees about the call.
-
-    Example:
-        >>> ctx = CallContext(tags={"team": "search"}, provider="openai", model="gpt-4o")
-        >>> ctx.tags["team"]
-        'search'
-    """
-
-    tags: Mapping[str, str]
-    """Attribution in force (``llmfinops.tags(...)``), raw values."""
-    provider: str = ""
-    model: str = ""
-    endpoint: str = ""
-    operation: str = ""
-
-
-KeyFunc: TypeAlias = Callable[[CallContext], "str | None"]
-"""``per=`` callable: returns the key of the call (``None``: the budget does not apply to it)."""
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetStatus:
-    """Where one limit of a budget stands.
-
-    Example:
-        >>> BudgetStatus(key="team:search", window="day:2026-11-22", unit="usd", limit=Decimal(5),
-        ...              spent=Decimal(3), reserved=Decimal("0.5")).remaining
-        Decimal('1.5')
-    """
-
-    key: str
-    window: str
-    unit: Unit
-    limit: Decimal
-    spent: Decimal
-    reserved: Decimal
-    remaining: Decimal = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "remaining", max(self.limit - self.spent - self.reserved, Decimal(0)))
-
-
-def from_units(unit: str, amount: int) -> Decimal:
-    """Store units back to the user's unit (nano-USD to USD)."""
-    if unit != "usd":
-        return Decimal(amount)
-    d = Decimal(amount) / NANO
-    return d.quantize(_ONE) if d == d.to_integral_value() else d.normalize()
-
-
-def counter_name(key: str, span_id: str, unit: str) -> str:
-    """Store counter of ``key`` in window instance ``span_id`` for ``unit``.
-
-    Example:
-        >>> counter_name("team:search", "day:2026-11-22", "usd")
-        'team:search|day:2026-11-22|usd'
-    """
-    return f"{key}|{span_id}|{unit}"
-
-
-def ttl_for(window: Window, span: Span, now: float, hold: float) -> int:
-    """Seconds a counter must live after a write at ``now``."""
-    margin = int(hold) + _MARGIN
-    if window.kind == "rolling":
-        return span.rolling + margin
-    if window.stored:
-        return max(int(span.end - now), 0) + margin
-    return _RUN_TTL
-
-
-def hash_user(raw: str, *, always: bool = False) -> str:
-    """The user id as records show it: ``u_`` + keyed HMAC-SHA256 (``configure(user_id_key=...)``).
-
-    With ``configure(user_id_mode="raw")`` the raw id is returned unless ``always``.
-
-    Example:
-        >>> import llmfinops
-        >>> llmfinops.configure(user_id_key="secret")
-        >>> hash_user("alice")
-        'u_4360c67bc81025114044'
-        >>> llmfinops.reset_defaults()
-    """
-    cfg = get_config()
-    if cfg.user_id_mode == "raw" and not always:
-        return raw
-    key = cfg.user_id_key
-    if key is None:
-        env = os.environ.get("LLMFINOPS_USER_ID_KEY")
-        key = env.encode() if env else None
-    if key is None:
-        return _hash(key, raw)
-    memo = (key, raw)
-    hit = _hashed.get(memo)
-    if hit is not None:
-        return hit
-    if len(_hashed) > 10_000:
-        _hashed.clear()
-    _hashed[memo] = out = _hash(key, raw)
-    return out
-
-
-_hashed: dict[tuple[bytes, str], str] = {}
-
-
-def _hash(key: bytes | None, raw: str) -> str:
-    if key is None:
-        warn_once(
-            LLMFinOpsWarning,
-            "userid-nokey",
-            "llmfinops: user ids are hashed with plain SHA-256 because no key is set; set "
-            "configure(user_id_key=...) or $LLMFINOPS_USER_ID_KEY for a keyed hash",
-        )
-        return "u_" + hashlib.sha256(raw.encode()).hexdigest()[:20]
-    return "u_" + hmac.new(key, raw.encode(), hashlib.sha256).hexdigest()[:20]
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _Active:
-    budget: Budget
-    run: str | None
-
-
-_SCOPES: contextvars.ContextVar[tuple[_Active, ...]] = contextvars.ContextVar("llmfinops_budgets", default=())
-_REGISTRY: weakref.WeakSet[Budget] = weakref.WeakSet()
-
-
-def current_scopes() -> tuple[_Active, ...]:
-    """Budget scopes entered in this context, outermost first."""
-    return _SCOPES.get()
-
-
-class BudgetedFunction(Protocol[P, R_co]):
-    """A function decorated with a budget: same signature, plus ``.budget`` and ``.remaining()``.
-
-    Example:
-        >>> from llmfinops.stores import MemoryStore
-        >>> from llmfinops.budgets import configure_budgets
-        >>> configure_budgets(store=MemoryStore())
-        >>> @budget(calls=100, per="team")
-        ... def triage(ticket: str) -> str:
-        ...     return ticket
-        >>> triage.budget.calls, triage.remaining("calls", team="support")
-        (100, Decimal('100'))
-    """
-
-    budget: Budget
-
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
-        """Call the function inside the budget's scope."""
-        ...
-
-    def remaining(self, unit: Unit = "usd", **tags: str) -> Decimal | None:
-        """What is left (see :meth:`Budget.remaining`)."""
-        ...
-
-
-def _parse_usd(value: Decimal | str | float | None) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        d = Decimal(str(value)) if not isinstance(value, Decimal) else value
-    except (InvalidOperation, ValueError) as exc:
-        raise ConfigurationError(
-            f"budget usd={value!r} is not an amount; use e.g. usd=5 or usd='0.50'"
-        ) from exc
-    if not d.is_finite() or d <= 0:
-        raise ConfigurationError(f"budget usd={value!r} must be a positive amount of dollars")
-    return d
-
-
-def _parse_count(name: str, value: int | None) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"budget {name}={value!r} must be a positive integer")
-    return value
 
 
 class Budget:
@@ -623,93 +431,6 @@ class Budget:
         return None
 
 
-class BudgetScope:
-    """The active scope returned by ``with budget(...) as scope`` (one run of a ``window="run"`` budget).
-
-    Example:
-        >>> from llmfinops.budgets import budget
-        >>> with budget(usd="0.50", calls=20, window="run") as run:
-        ...     run.remaining("calls")
-        Decimal('20')
-    """
-
-    __slots__ = ("_active",)
-
-    def __init__(self, active: _Active) -> None:
-        self._active = active
-
-    @property
-    def budget(self) -> Budget:
-        """The budget of this scope."""
-        return self._active.budget
-
-    def status(self, **tags: str) -> list[BudgetStatus]:
-        """Every limit of this scope (see :meth:`Budget.status`)."""
-        b = self._active.budget
-        return b._status(b._context(tags), self._active.run)
-
-    def remaining(self, unit: Unit = "usd", **tags: str) -> Decimal | None:
-        """What is left in ``unit`` (see :meth:`Budget.remaining`)."""
-        for s in self.status(**tags):
-            if s.unit == unit:
-                return s.remaining
-        return None
-
-    def spent(self, unit: Unit = "usd", **tags: str) -> Decimal | None:
-        """What was spent in ``unit`` (reconciled)."""
-        for s in self.status(**tags):
-            if s.unit == unit:
-                return s.spent
-        return None
-
-
-def _drive_gen(gen: Iterator[Any], active: _Active) -> Iterator[Any]:
-    """Run each step of a generator inside the budget scope (the scope never leaks to the consumer)."""
-    send: Any = None
-    exc: BaseException | None = None
-    g: Any = gen
-    while True:
-        token = _SCOPES.set((*_SCOPES.get(), active))
-        try:
-            item = g.throw(exc) if exc is not None else g.send(send)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        finally:
-            _SCOPES.reset(token)
-        exc = None
-        try:
-            send = yield item
-        except GeneratorExit:
-            g.close()
-            raise
-        except BaseException as e:
-            exc = e
-
-
-async def _drive_agen(agen: AsyncIterator[Any], active: _Active) -> AsyncIterator[Any]:
-    send: Any = None
-    exc: BaseException | None = None
-    g: Any = agen
-    try:
-        while True:
-            token = _SCOPES.set((*_SCOPES.get(), active))
-            try:
-                item = await (g.athrow(exc) if exc is not None else g.asend(send))
-            except StopAsyncIteration:
-                return
-            finally:
-                _SCOPES.reset(token)
-            exc = None
-            try:
-                send = yield item
-            except GeneratorExit:
-                raise
-            except BaseException as e:
-                exc = e
-    finally:
-        await g.aclose()
-
-
 @overload
 def budget(fn: Callable[..., Any], /) -> NoReturn: ...
 
@@ -753,61 +474,3 @@ def budget(fn: Callable[..., Any] | None = None, /, **kwargs: Any) -> Budget:
             "window=...), e.g. @budget(usd=5, per='user', window='day')"
         )
     return Budget(**kwargs)
-
-
-def remaining(key: str, window: WindowLike | None = None, *, unit: Unit = "usd") -> Decimal:
-    """What is left under budget key ``key`` (as ``BudgetExceeded.key`` shows it: ``"team:search"``).
-
-    Every budget defined in this process that counts under ``key`` (matching ``key=`` or the
-    ``per=`` name) and has a limit in ``unit`` is considered, in ``window`` if given; the
-    smallest remainder wins. Raw user ids are hashed like record user ids
-    (``remaining("user:alice")`` works).
-
-    Raises:
-        ConfigurationError: No budget matches.
-
-    Example:
-        >>> from llmfinops.budgets import Budget, configure_budgets
-        >>> from llmfinops.stores import MemoryStore
-        >>> configure_budgets(store=MemoryStore())
-        >>> team_budget = Budget(usd=50, per="team", window="month")
-        >>> remaining("team:search", "month")
-        Decimal('50')
-    """
-    want = Window.parse(window) if window is not None else None
-    prefix, _, value = key.partition(":")
-    candidates = []
-    for b in [*get_budget_settings().budgets, *list(_REGISTRY)]:
-        if unit not in b.limits or not b.window.stored or not b.matches(key):
-            continue
-        if want is not None and (
-            b.window.kind != want.kind
-            or b.window.seconds != want.seconds
-            or (want.tz and want.tz != b.window.tz)
-        ):
-            continue
-        candidates.append(b)
-    if not candidates:
-        where = f" in window {str(want)!r}" if want is not None else ""
-        raise ConfigurationError(
-            f"no budget with a {unit} limit counts under key {key!r}{where}; keys look like 'team:search', "
-            "'user:<id>' or a fixed key='...'; define the Budget first, or use Budget.remaining()/status()"
-        )
-    if prefix == "user" and value and not _HASHED.match(value):
-        key = f"user:{hash_user(value)}"
-    now_dt = get_config().clock.now()
-    now = now_dt.timestamp()
-    tz = get_budget_settings().timezone
-    store = get_store()
-    best: Decimal | None = None
-    seen: set[int] = set()
-    for b in candidates:
-        if id(b) in seen:
-            continue
-        seen.add(id(b))
-        span = b.window.span(now_dt, tz)
-        spent, held = store.usage(counter_name(key, span.id, unit), now=now, rolling=span.rolling)
-        left = max(from_units(unit, b.limits[unit] - spent - held), Decimal(0))
-        best = left if best is None else min(best, left)
-    assert best is not None
-    return best

@@ -11,6 +11,8 @@ Before a call (caller's thread, nothing sent yet):
 
 After the call (the record is finished): the hold is replaced by the actual cost, token
 count and call count of the record; thresholds crossed by this call fire alerts.
+
+The counters a call reserves on are planned in ``_planner.py``; alerts fire from ``_notify.py``.
 """
 
 from __future__ import annotations
@@ -18,37 +20,24 @@ from __future__ import annotations
 __all__ = ["abort_call", "after_call", "before_call", "forward_user_id", "install", "reset_state"]
 
 import threading
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from llmfinops._config import get_config
-from llmfinops._internal import handle_internal_errors, logger, warn_once
+from llmfinops._internal import handle_internal_errors, warn_once
 from llmfinops._recorder import GLOBAL_BEFORE_CALL, GLOBAL_CALL_ABORTED
-from llmfinops.exceptions import (
-    BudgetExceeded,
-    ConfigurationError,
-    CostUnknownWarning,
-    LLMFinOpsWarning,
-    PriceNotFound,
-)
-from llmfinops.stores import BudgetStore, Line, Refusal, Reservation
+from llmfinops.exceptions import BudgetExceeded, ConfigurationError, CostUnknownWarning, PriceNotFound
+from llmfinops.stores import BudgetStore, Refusal, Reservation
 
-from ._alerts import AlertKind, BudgetAlert, dispatch
-from ._budget import (
-    RUN_STORE,
-    Budget,
-    CallContext,
-    counter_name,
-    current_scopes,
-    from_units,
-    hash_user,
-    ttl_for,
-)
-from ._errors import BudgetStoreWarning, BudgetUnavailable
+from ._alerts import BudgetAlert
+from ._counters import RUN_STORE, from_units
+from ._errors import BudgetUnavailable
 from ._estimate import Estimate, estimate_call, output_cap_field, to_nano
+from ._notify import _alert, _emit, _marks, _store_failed, _thresholds
+from ._planner import _blame, _Hold, _lines, _Plan, _plan, _plans, _Refused, _Target, _targets
+from ._scopes import current_scopes
 from ._settings import BudgetSettings, get_budget_settings, get_store
-from ._window import Span
+from ._userid import forward_user_id
 
 if TYPE_CHECKING:
     from llmfinops._recorder import CallState
@@ -57,75 +46,9 @@ if TYPE_CHECKING:
     from ._breaker import Breaker
 
 _SCRATCH = "llmfinops.budgets"
-_INF = float("inf")
-_MARGIN = 3600
-_RUN_TTL = 86_400
 _MAX_DEGRADE = 4
 _install_lock = threading.Lock()
 _installed = False
-_marks: dict[str, float] = {}
-"""Alerts already fired (marker -> until, epoch seconds): skips a store round trip per refused call."""
-
-
-# -- plan -------------------------------------------------------------------------------------
-@dataclass(slots=True)
-class _Target:
-    budget: Budget
-    key: str
-    span: Span
-
-
-@dataclass(slots=True)
-class _Member:
-    target: _Target
-    unit: str
-    limit: int
-    enforcing: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _Slot:
-    """One counter of a plan: every member (budget x unit) that counts on it."""
-
-    counter: str
-    unit: str
-    limit: int | None
-    rolling: int
-    end: float
-    members: tuple[_Member, ...]
-
-    def ttl(self, now: float, hold: float) -> int:
-        margin = int(hold) + _MARGIN
-        if self.rolling:
-            return self.rolling + margin
-        if self.end == _INF:
-            return _RUN_TTL
-        return max(int(self.end - now), 0) + margin
-
-
-_Plan = tuple[tuple[_Member, ...], tuple[_Slot, ...], tuple[_Slot, ...]]
-"""Per-call checks, run-store slots, main-store slots."""
-_plans: dict[tuple[Any, ...], _Plan] = {}
-
-
-@dataclass(slots=True)
-class _Refused:
-    member: _Member
-    spent: int
-    reserved: int
-    amount: int
-
-
-@dataclass(slots=True)
-class _Hold:
-    estimate: Estimate | None
-    store: BudgetStore
-    main: tuple[_Slot, ...]
-    main_res: Reservation | None
-    run: tuple[_Slot, ...]
-    run_res: Reservation | None
-    breakers: list[tuple[Breaker, str]]
-    hold: float
 
 
 # -- installation -----------------------------------------------------------------------------
@@ -158,70 +81,6 @@ def reset_state() -> None:
     RUN_STORE.close()
 
 
-# -- helpers ----------------------------------------------------------------------------------
-def _emit(settings: BudgetSettings, alert: BudgetAlert) -> None:
-    dispatch(alert, settings.alert_sinks)
-
-
-def _first_time(store: BudgetStore, marker: str, now: float, ttl: int) -> bool:
-    until = _marks.get(marker)
-    if until is not None and until > now:
-        return False
-    try:
-        first = store.mark_alert(marker, now=now, ttl=ttl)
-    except Exception as exc:
-        _store_failed(exc, "mark_alert")
-        first = True
-    if len(_marks) > 50_000:
-        _marks.clear()
-    _marks[marker] = now + ttl
-    return first
-
-
-def _store_failed(exc: BaseException, op: str) -> None:
-    logger.warning("llmfinops: budget store %s failed: %s: %s", op, type(exc).__name__, exc)
-    warn_once(
-        BudgetStoreWarning,
-        f"budget-store:{op}:{type(exc).__name__}",
-        f"llmfinops: the budget store failed during {op} ({type(exc).__name__}: {exc}); calls go ahead "
-        "unmetered while it is down (on_store_error='open'). Use configure_budgets(on_store_error='closed') "
-        "to refuse them instead.",
-    )
-
-
-def forward_user_id(state: CallState) -> None:
-    """Put the keyed hash of the ``user_id`` tag in the provider's end-user field (opt-in)."""
-    raw = state.tag_snapshot.get("user_id")
-    body = state.body
-    if not raw or body is None:
-        return
-    cfg = get_config()
-    if cfg.user_id_key is None and not _env_key():
-        warn_once(
-            LLMFinOpsWarning,
-            "forward-user-id-nokey",
-            "llmfinops: forward_user_id is on but no user-id key is set, so no user id is sent to the "
-            "provider; set configure(user_id_key=...) or $LLMFINOPS_USER_ID_KEY",
-        )
-        return
-    provider = state.runtime.provider
-    hashed = hash_user(raw, always=True)
-    if provider == "anthropic" and state.endpoint == "messages":
-        md = body.get("metadata")
-        if md is None:
-            body["metadata"] = {"user_id": hashed}
-        elif isinstance(md, dict) and "user_id" not in md:
-            body["metadata"] = {**md, "user_id": hashed}  # a copy: never mutate the caller's dict
-    elif provider == "openai" and state.endpoint in ("chat.completions", "responses"):
-        body.setdefault("safety_identifier", hashed)
-
-
-def _env_key() -> bool:
-    import os
-
-    return bool(os.environ.get("LLMFINOPS_USER_ID_KEY"))
-
-
 # -- before the call --------------------------------------------------------------------------
 def before_call(state: CallState) -> None:
     """Hook: forward the user id, check breakers, reserve every enclosing budget (or refuse)."""
@@ -242,36 +101,6 @@ def before_call(state: CallState) -> None:
             _release(hold)
         with handle_internal_errors("budgets.before_call"):
             raise
-
-
-def _targets(state: CallState, settings: BudgetSettings, scopes: tuple[Any, ...]) -> list[_Target]:
-    ctx = CallContext(
-        tags=state.tag_snapshot,
-        provider=state.runtime.provider,
-        model=state.model,
-        endpoint=state.endpoint,
-        operation=state.operation,
-    )
-    out: list[_Target] = []
-    seen: set[tuple[int, str]] = set()
-    pairs = [(b, None) for b in settings.budgets] + [(a.budget, a.run) for a in scopes]
-    for b, run in pairs:
-        kind = b.window.kind
-        if kind == "run":
-            key, span = f"run:{run}", Span("run", float("-inf"), float("inf"))
-        elif kind == "call":
-            key, span = b.name, Span("call", float("-inf"), float("inf"))
-        else:
-            k = b.resolve_key(ctx)
-            if k is None:
-                continue
-            key, span = k, b.window.span(state.timestamp, settings.timezone)
-        marker = (id(b), key)
-        if marker in seen:
-            continue
-        seen.add(marker)
-        out.append(_Target(b, key, span))
-    return out
 
 
 def _check_breakers(
@@ -305,62 +134,6 @@ def _check_breakers(
                 )
             raise err
     return pairs
-
-
-def _plan(targets: list[_Target]) -> _Plan:
-    """Split targets into per-call checks, run-store and main-store slots (merged by counter); cached."""
-    signature = tuple((t.budget, t.key, t.span.id) for t in targets)
-    plan = _plans.get(signature)
-    if plan is not None:
-        return plan
-    calls: list[_Member] = []
-    run: dict[str, list[_Member]] = {}
-    main: dict[str, list[_Member]] = {}
-    spans: dict[str, Span] = {}
-    for t in targets:
-        b = t.budget
-        enforcing = b.on_exceed != "warn"
-        for unit, limit in b.limits.items():
-            member = _Member(t, unit, limit, enforcing)
-            kind = b.window.kind
-            if kind == "call":
-                calls.append(member)
-                continue
-            if kind == "run":
-                counter, into = counter_name(t.key, "run", unit), run
-            else:
-                counter, into = counter_name(t.key, t.span.id, unit), main
-            into.setdefault(counter, []).append(member)
-            spans[counter] = t.span
-
-    def slots(groups: dict[str, list[_Member]]) -> tuple[_Slot, ...]:
-        out = []
-        for counter, members in groups.items():
-            limits = [m.limit for m in members if m.enforcing]
-            span = spans[counter]
-            out.append(
-                _Slot(
-                    counter=counter,
-                    unit=members[0].unit,
-                    limit=min(limits) if limits else None,
-                    rolling=span.rolling,
-                    end=span.end,
-                    members=tuple(members),
-                )
-            )
-        return tuple(out)
-
-    plan = (tuple(calls), slots(run), slots(main))
-    if len(_plans) > 4096:
-        _plans.clear()
-    _plans[signature] = plan
-    return plan
-
-
-def _blame(slot: _Slot, refusal: Refusal, amount: int) -> _Refused:
-    enforcing = [m for m in slot.members if m.enforcing]
-    member = min(enforcing, key=lambda m: m.limit) if enforcing else slot.members[0]
-    return _Refused(member, refusal.spent, refusal.reserved, amount)
 
 
 def _enforce(state: CallState, settings: BudgetSettings, scopes: tuple[Any, ...]) -> None:
@@ -517,48 +290,6 @@ def _reserve(
     return None
 
 
-def _lines(slots: tuple[_Slot, ...], amounts: dict[str, int], now: float, hold: float) -> list[Line]:
-    return [Line(s.counter, amounts[s.unit], s.limit, s.ttl(now, hold), s.rolling) for s in slots]
-
-
-def _alert(
-    settings: BudgetSettings,
-    store: BudgetStore,
-    kind: AlertKind,
-    refused: _Refused,
-    now: float,
-    detail: str = "",
-) -> None:
-    try:
-        m = refused.member
-        t = m.target
-        marker = f"{counter_name(t.key, t.span.id, m.unit)}|{kind}|{m.limit}"
-        ttl = ttl_for(t.budget.window, t.span, now, settings.reservation_ttl)
-        if t.budget.window.kind == "call":
-            ttl = 3600  # a per-call limit has no window: remind at most hourly
-        if not _first_time(RUN_STORE if not t.budget.window.stored else store, marker, now, ttl):
-            return
-        _emit(
-            settings,
-            BudgetAlert(
-                kind=kind,
-                key=t.key,
-                window=t.span.id,
-                unit=m.unit,
-                limit=from_units(m.unit, m.limit),
-                spent=from_units(m.unit, refused.spent),
-                reserved=from_units(m.unit, refused.reserved),
-                threshold=100.0,
-                budget=t.budget.name,
-                at=get_config().clock.now(),
-                detail=detail,
-            ),
-        )
-    except Exception:
-        with handle_internal_errors("budgets.alert"):
-            raise
-
-
 def _release(hold: _Hold) -> None:
     now = get_config().clock.now().timestamp()
     with handle_internal_errors("budgets.release"):
@@ -634,46 +365,3 @@ def _reconcile(hold: _Hold, record: CallRecord) -> None:
     if fired:
         text = "; ".join(fired)
         record.budget_alert = text  # after-call hooks run before the record is dispatched
-
-
-def _thresholds(
-    settings: BudgetSettings,
-    store: BudgetStore,
-    accs: tuple[_Slot, ...],
-    amounts: list[int],
-    spent: tuple[int, ...],
-    now: float,
-    hold: float,
-    fired: list[str],
-) -> None:
-    for acc, amount, new in zip(accs, amounts, spent, strict=True):
-        if not amount:
-            continue
-        old = new - amount
-        for m in acc.members:
-            limit = m.limit
-            b = m.target.budget
-            # A run is one task: its thresholds are noise unless the budget asks for them.
-            thresholds = b.thresholds
-            if thresholds is None and b.window.kind != "run":
-                thresholds = settings.thresholds
-            for pct in thresholds or ():
-                level = limit * pct  # compare in hundredths to stay in integers
-                if old * 100 < level <= new * 100:
-                    marker = f"{acc.counter}|{pct:g}%|{limit}"
-                    if not _first_time(store, marker, now, acc.ttl(now, hold)):
-                        continue
-                    t = m.target
-                    alert = BudgetAlert(
-                        kind="threshold",
-                        key=t.key,
-                        window=t.span.id,
-                        unit=m.unit,
-                        limit=from_units(m.unit, limit),
-                        spent=from_units(m.unit, new),
-                        threshold=pct,
-                        budget=t.budget.name,
-                        at=get_config().clock.now(),
-                    )
-                    fired.append(f"{t.key} {t.span.id} {m.unit} {pct:g}%")
-                    _emit(settings, alert)
