@@ -5,6 +5,9 @@ what it learns (usage, response model, attempts, first-token time) and calls
 :meth:`CallState.finish` exactly once — on success, error, early stream close or garbage
 collection. ``finish`` prices the usage, applies attribution and hands the record to the
 background writer. Nothing in here may raise into the user's call.
+
+Around it: the per-client runtime and hook registries (:mod:`._runtime`), call opening
+(:mod:`._callstart`), record ids (:mod:`._ids`), user ids and prompts (:mod:`._privacy`).
 """
 
 from __future__ import annotations
@@ -21,258 +24,52 @@ __all__ = [
     "remove_listener",
 ]
 
-import contextlib
-import contextvars
 import functools
-import itertools
-import json
-import os
-import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+# The call path reads what _callstart, _ids, _privacy and _runtime define as globals of this module
+# (``_fill``, ``_next_id``, ``_user_id``, ``_listeners``...: one global lookup each); the registries
+# are the same objects there and here (mutated in place, never rebound). The other names are
+# re-exported for importers of ``llmfinops._recorder``.
 from . import _config as _configuration
-from ._clock import SystemClock
+from ._callstart import StartMark as StartMark
+from ._callstart import _fill as _fill
+from ._callstart import call_start as call_start
 from ._config import Config, get_config
-from ._context import _TAGS
+from ._ids import _next_id as _next_id
 from ._internal import report_internal, warn_once
-from .exceptions import CostUnknownWarning, LLMFinOpsWarning, PriceNotFound, UsageExtractionFailedWarning
+from ._privacy import _prompt_text as _prompt_text
+from ._privacy import _uid_cache as _uid_cache
+from ._privacy import _user_id as _user_id
+from ._runtime import CURRENT_CALL as CURRENT_CALL
+from ._runtime import DEFER_DISPATCH as DEFER_DISPATCH
+from ._runtime import GLOBAL_AFTER_CALL as GLOBAL_AFTER_CALL
+from ._runtime import GLOBAL_BEFORE_CALL as GLOBAL_BEFORE_CALL
+from ._runtime import GLOBAL_CALL_ABORTED as GLOBAL_CALL_ABORTED
+from ._runtime import RECORD_ENRICHERS as RECORD_ENRICHERS
+from ._runtime import ClientRuntime as ClientRuntime
+from ._runtime import _context_captures as _context_captures
+from ._runtime import _dispatch as _dispatch
+from ._runtime import _listeners as _listeners
+from ._runtime import add_context_capture as add_context_capture
+from ._runtime import add_listener as add_listener
+from ._runtime import remove_context_capture as remove_context_capture
+from ._runtime import remove_listener as remove_listener
+from .exceptions import CostUnknownWarning, UsageExtractionFailedWarning
 from .pricing import Cost, PriceTable
 from .records import CORE_FIELDS, RECORD_FIELDS, CallRecord, new_record
-from .sinks import BackgroundWriter, as_sink
 from .usage import Usage
 
-_listeners: list[Callable[[CallRecord], None]] = []
-GLOBAL_BEFORE_CALL: list[Callable[[CallState], None]] = []
-"""Before-call hooks for every wrapped client, run after the client's own (budgets install here)."""
-GLOBAL_AFTER_CALL: list[Callable[[CallState, CallRecord], None]] = []
-"""After-call hooks for every wrapped client, run after the client's own. While any is installed,
-every record is built on the caller's thread; prefer :meth:`CallState.on_record` per call."""
-GLOBAL_CALL_ABORTED: list[Callable[[CallState, BaseException], None]] = []
-"""Run when a before-call hook refuses a call (nothing is sent): earlier hooks release what they hold."""
-RECORD_ENRICHERS: list[Callable[[CallState, dict[str, Any]], None]] = []
-"""Called on the caller's thread while a record is built; may set extra record fields in the dict."""
 _FIELD_TAGS = frozenset({"team", "feature", "user_id", "environment", "service"})
 _ZERO = Decimal(0)
 _THOUSAND = Decimal(1000)
 _NO_FIELDS: dict[str, Any] = {}
-
-
-class _Ids:
-    """Record ids: a random per-process prefix plus a counter (unique across processes, cheap)."""
-
-    def __init__(self) -> None:
-        self.reset()
-        os.register_at_fork(after_in_child=self.reset)
-
-    def reset(self) -> None:
-        self.prefix = os.urandom(8).hex()
-        self.counter = itertools.count(1)
-
-    def __call__(self) -> str:
-        return f"{self.prefix}{next(self.counter):08x}"
-
-
-_next_id = _Ids()
-
-CURRENT_CALL: contextvars.ContextVar[CallState | None] = contextvars.ContextVar(
-    "llmfinops_call", default=None
-)
-"""The call in progress in this context (adapters use it to count HTTP attempts)."""
-
-
-_context_captures: dict[str, Callable[[], object]] = {}
-
-
-def add_context_capture(name: str, fn: Callable[[], object]) -> None:
-    """Run ``fn`` on the caller's thread when each call starts; its value travels on ``record.context[name]``.
-
-    Sinks run on the background writer thread; this is how they see caller-side state such
-    as the OpenTelemetry span in force.
-    """
-    _context_captures[name] = fn
-
-
-def remove_context_capture(name: str) -> None:
-    """Undo :func:`add_context_capture`."""
-    _context_captures.pop(name, None)
-
-
-def add_listener(fn: Callable[[CallRecord], None]) -> None:
-    """Receive every record synchronously, before the sinks (used by ``capture_records``)."""
-    _listeners.append(fn)
-
-
-def remove_listener(fn: Callable[[CallRecord], None]) -> None:
-    """Undo :func:`add_listener`."""
-    with contextlib.suppress(ValueError):
-        _listeners.remove(fn)
-
-
-DEFER_DISPATCH = "llmfinops.defer_dispatch"
-"""``CallState.scratch`` key: ``callable(record, dispatch) -> bool``; returning True means the
-callable takes over dispatching the record (it must call ``dispatch(record)`` later)."""
-
-
-def _dispatch(runtime: ClientRuntime, cfg: Config, rec: CallRecord) -> None:
-    """Hand a finished record to the listeners and the writer (each failure isolated)."""
-    for fn in _listeners:
-        try:
-            fn(rec)
-        except Exception:
-            report_internal("listener")
-    try:
-        runtime.writer(cfg).submit(rec)
-    except Exception:
-        report_internal("submit")
-
-
-class ClientRuntime:
-    """What ``wrap(client, **options)`` decided for one client. Shared by its copies."""
-
-    def __init__(
-        self,
-        provider: str,
-        *,
-        sinks: list[Any] | None = None,
-        tags: Mapping[str, str] | None = None,
-        price_table: PriceTable | None = None,
-        service: str | None = None,
-        environment: str | None = None,
-        strict_pricing: bool | None = None,
-    ) -> None:
-        self.provider = provider
-        self.tags = dict(tags or {})
-        self.price_table = price_table
-        self.service = service
-        self.environment = environment
-        self.strict_pricing = strict_pricing
-        self._writer: BackgroundWriter | None = None
-        self._sinks = [as_sink(s) for s in sinks] if sinks is not None else None
-        self.before_call: list[Callable[[CallState], None]] = []
-        """Hooks run before a metered request is sent; they may rewrite ``state.body`` or raise
-        an allowed error (``BudgetExceeded``, ``PriceNotFound``, a configuration error)."""
-        self.after_call: list[Callable[[CallState, CallRecord], None]] = []
-        """Hooks run with each finished record (budgets reconcile here)."""
-
-    def prepare(self, state: CallState) -> None:
-        """Strict-pricing check and before-call hooks; a refusal marks the state done without a record."""
-        try:
-            strict = self.strict_pricing
-            if strict is None:
-                strict = get_config().strict_pricing
-            if strict:
-                self.check_priced(state.model)
-            for hook in self.before_call:
-                hook(state)
-            for hook in GLOBAL_BEFORE_CALL:
-                hook(state)
-        except BaseException as exc:
-            state.done = True
-            for abort in GLOBAL_CALL_ABORTED:
-                try:
-                    abort(state, exc)
-                except Exception:
-                    report_internal("call_aborted")
-            raise
-
-    def writer(self, cfg: Config) -> BackgroundWriter:
-        """This client's writer: its own sinks if given to ``wrap``, else the global one."""
-        if self._sinks is None:
-            return cfg.writer()
-        if self._writer is None:
-            self._writer = BackgroundWriter(
-                self._sinks,
-                cfg.processors,
-                max_queue=cfg.max_queue,
-                flush_interval=cfg.flush_interval,
-                overflow=cfg.overflow,
-            )
-        return self._writer
-
-    def table(self, cfg: Config) -> PriceTable:
-        """The price table for this client."""
-        return self.price_table if self.price_table is not None else cfg.table()
-
-    def check_priced(self, model: str) -> None:
-        """In strict mode, refuse an unpriced model before anything is sent."""
-        cfg = get_config()
-        strict = self.strict_pricing if self.strict_pricing is not None else cfg.strict_pricing
-        if strict and model and self.table(cfg).lookup(self.provider, model) is None:
-            raise PriceNotFound(self.provider, model, "strict pricing is on")
-
-
 _new_object = object.__new__
-_SYSTEM_CLOCK = SystemClock
-_wall_time = time.time
-_perf_counter = time.perf_counter
 _from_wall = datetime.fromtimestamp
-
-
-def _fill(
-    self: CallState,
-    runtime: ClientRuntime,
-    endpoint: str,
-    operation: str,
-    model: str,
-    stream: bool,
-    request_max_tokens: int | None,
-    cache_write_ttl: str | None,
-    body: dict[str, Any] | None,
-    began: StartMark | None = None,
-) -> None:
-    """The body of ``CallState.__init__`` (shared with :func:`new_call_state`)."""
-    cfg = _configuration._config  # get_config() without a call frame: this runs on every call
-    self.runtime = runtime
-    self.body = body
-    self.endpoint = endpoint
-    self.operation = operation
-    self.model = model
-    self.stream = stream
-    self.request_max_tokens = request_max_tokens
-    self.cache_write_ttl = cache_write_ttl
-    if began is not None:
-        self._ts, self._wall, self.start = began
-    else:
-        clock = cfg.clock
-        if type(clock) is _SYSTEM_CLOCK:
-            # The wall time as a float: the datetime is made when first read, mostly off the call path.
-            self._wall = _wall_time()
-            self.start = _perf_counter()
-        else:
-            self._ts = clock.now()
-            self.start = clock.monotonic()
-    self.tag_snapshot = _TAGS.get()
-    if _context_captures:
-        try:
-            self.captured = {k: fn() for k, fn in _context_captures.items()}
-        except Exception:
-            report_internal("context_capture")
-    if cfg.capture_content:
-        self.completion_parts = []
-    self.extra_fields = {}
-    self.scratch = {}
-
-
-StartMark = tuple[datetime | None, float, float]
-"""When a call began: ``(timestamp or None, wall time, monotonic time)`` (see :func:`call_start`)."""
-
-
-def call_start() -> StartMark:
-    """The start of a call that begins now, for a :class:`CallState` opened later (``began=``).
-
-    Example:
-        >>> ts, wall, start = call_start()
-        >>> wall > 0 and start > 0
-        True
-    """
-    clock = _configuration._config.clock
-    if type(clock) is _SYSTEM_CLOCK:
-        return None, _wall_time(), _perf_counter()
-    return clock.now(), 0.0, clock.monotonic()
 
 
 def new_call_state(
@@ -686,59 +483,3 @@ class CallState:
 
 
 _EXTRA_FIELDS = frozenset(RECORD_FIELDS) - frozenset(CORE_FIELDS)
-
-
-_PROMPT_KEYS = (
-    "system",
-    "instructions",
-    "messages",
-    "input",
-    "contents",
-    "systemInstruction",
-    "system_instruction",
-    "prompt",
-    "tools",
-)
-
-
-def _prompt_text(body: dict[str, Any] | None, limit: int) -> str | None:
-    """The content-bearing part of a request body as JSON (opt-in content capture)."""
-    if not body:
-        return None
-    part = {k: body[k] for k in _PROMPT_KEYS if k in body}
-    return json.dumps(part, ensure_ascii=False, default=str)[:limit]
-
-
-_uid_cache: dict[tuple[bytes | None, str], str] = {}
-
-
-def _user_id(cfg: Config, raw: str) -> str | None:
-    mode = cfg.user_id_mode
-    if mode == "raw":
-        return raw
-    if mode == "drop":
-        return None
-    key = cfg.user_id_key
-    if key is None:
-        env = os.environ.get("LLMFINOPS_USER_ID_KEY")
-        key = env.encode() if env else None
-    hit = _uid_cache.get((key, raw))
-    if hit is not None:
-        return hit
-    import hashlib  # lazily: hashlib/OpenSSL cost ~4 ms at `import llmfinops`
-    import hmac
-
-    if key is None:
-        warn_once(
-            LLMFinOpsWarning,
-            "userid-nokey",
-            "llmfinops: user ids are hashed with plain SHA-256 because no key is set; set "
-            "configure(user_id_key=...) or $LLMFINOPS_USER_ID_KEY for a keyed hash",
-        )
-        hashed = "u_" + hashlib.sha256(raw.encode()).hexdigest()[:20]
-    else:
-        hashed = "u_" + hmac.new(key, raw.encode(), hashlib.sha256).hexdigest()[:20]
-    if len(_uid_cache) > 8192:
-        _uid_cache.clear()
-    _uid_cache[(key, raw)] = hashed
-    return hashed

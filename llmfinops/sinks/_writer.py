@@ -34,19 +34,23 @@ from __future__ import annotations
 
 __all__ = ["BackgroundWriter", "DropRecord", "Overflow", "PendingRecord", "flush_all", "is_transient"]
 
-import atexit
 import collections
-import contextlib
-import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from llmfinops._internal import logger, warn_once
 from llmfinops.exceptions import ConfigurationError, RecordsDroppedWarning, SinkFailedWarning
 from llmfinops.records import CallRecord
+
+# Defined in _failures / _lifecycle and re-exported; the writer reads them as globals of this module.
+# _writers is the shared registry itself; importing _lifecycle installs the exit and fork hooks.
+from llmfinops.sinks._failures import DropRecord as DropRecord
+from llmfinops.sinks._failures import is_transient as is_transient
+from llmfinops.sinks._lifecycle import _register_thread_exit_flush as _register_thread_exit_flush
+from llmfinops.sinks._lifecycle import _writers as _writers
+from llmfinops.sinks._lifecycle import flush_all as flush_all
 
 if TYPE_CHECKING:
     from llmfinops.typing import Processor, Sink
@@ -65,51 +69,6 @@ class PendingRecord(Protocol):
     def materialize(self) -> CallRecord | None:
         """Build the record."""
         ...
-
-
-# Errors that another attempt cannot fix: a bug in a sink or a record it cannot encode.
-_PERMANENT: tuple[type[BaseException], ...] = (
-    TypeError,
-    ValueError,
-    AttributeError,
-    NameError,
-    LookupError,
-    ImportError,
-    NotImplementedError,
-    AssertionError,
-)
-_PERMANENT_SQLITE = frozenset({"ProgrammingError", "IntegrityError", "InterfaceError", "DataError"})
-
-
-class DropRecord(BaseException):  # named like structlog's DropEvent
-    """Raise from a processor to drop the record (it is a ``BaseException`` on purpose).
-
-    Example:
-        >>> def no_tests(record):
-        ...     if record.environment == "test":
-        ...         raise DropRecord
-        ...     return record
-    """
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether retrying a sink after ``exc`` may succeed.
-
-    Programming errors (``TypeError``, ``ValueError``, ``KeyError``...) and SQLite integrity or
-    programming errors are permanent; everything else (``OSError``, ``TimeoutError``, a locked
-    database, an HTTP client's transport error...) is treated as transient.
-
-    Example:
-        >>> is_transient(ConnectionResetError()), is_transient(TypeError())
-        (True, False)
-    """
-    if isinstance(exc, _PERMANENT):
-        return False
-    cls = type(exc)
-    return not (cls.__module__ == "sqlite3" and cls.__name__ in _PERMANENT_SQLITE)
-
-
-_writers: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
 
 
 def _materialize(items: list[CallRecord | PendingRecord]) -> list[CallRecord]:
@@ -539,56 +498,3 @@ class BackgroundWriter:
         self._wake = threading.Event()
         self._thread = None
         self._thread_ident = None
-
-
-def flush_all() -> None:
-    """Flush every live writer (runs at interpreter exit).
-
-    Example:
-        >>> flush_all()
-    """
-    for w in list(_writers):
-        try:
-            w.flush()
-        except Exception:
-            logger.exception("llmfinops: flush at exit failed")
-
-
-_held: list[BackgroundWriter] = []
-_exit_hook_registered = False
-
-
-def _before_fork() -> None:
-    _held.extend(w for w in list(_writers) if w._before_fork())
-
-
-def _after_fork_parent() -> None:
-    while _held:
-        _held.pop()._drain_lock.release()
-
-
-def _after_fork_child() -> None:
-    _held.clear()
-    for w in list(_writers):
-        w._after_fork_child()
-
-
-def _register_thread_exit_flush() -> None:
-    """Flush before ``atexit`` handlers run (an OTel provider shuts down in one of those).
-
-    ``threading._register_atexit`` callbacks run when the interpreter starts finalizing, before
-    non-daemon threads are joined and before ``atexit``; ``concurrent.futures`` uses the same hook.
-    """
-    global _exit_hook_registered
-    if _exit_hook_registered:
-        return
-    _exit_hook_registered = True
-    register = getattr(threading, "_register_atexit", None)
-    if register is None:  # pragma: no cover - CPython >= 3.9 has it
-        return
-    with contextlib.suppress(RuntimeError):  # already shutting down; the atexit hook still runs
-        register(flush_all)
-
-
-atexit.register(flush_all)
-os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child)
