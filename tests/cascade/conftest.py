@@ -27,12 +27,22 @@ def _pinned_clock() -> FakeClock:
     return clock
 
 
-@pytest.fixture(autouse=True)
-def _clean_hooks() -> Iterator[None]:
-    """Leave the global before-call hook list as found."""
-    before = list(_recorder.GLOBAL_BEFORE_CALL)
-    yield
-    _recorder.GLOBAL_BEFORE_CALL[:] = before
+@pytest.fixture
+def add_before_call() -> Iterator[Callable[[Any], None]]:
+    """Add a global before-call hook for one test; only the hooks added this way are removed after it.
+
+    (Restoring the whole list instead would also drop the budget hooks a ``Budget`` installs once
+    per process, and leave the budgets of every later test unenforced.)
+    """
+    added: list[Any] = []
+
+    def add(hook: Any) -> None:
+        _recorder.GLOBAL_BEFORE_CALL.append(hook)
+        added.append(hook)
+
+    yield add
+    for hook in added:
+        _recorder.GLOBAL_BEFORE_CALL.remove(hook)
 
 
 class Scripted:

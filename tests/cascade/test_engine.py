@@ -240,20 +240,20 @@ class TestErrors:
 
 
 class TestBudgets:
-    def test_budget_exceeded_raises_by_default(self, scripted):
+    def test_budget_exceeded_raises_by_default(self, scripted, add_before_call):
         """A hop refused by a budget re-raises BudgetExceeded; nothing was sent for it."""
         handler, client = scripted({LUNA: (HEDGE, None, 1000, 200), SOL: (GOOD, None, 1000, 200)})
-        _recorder.GLOBAL_BEFORE_CALL.append(_budget_refusing(SOL))
+        add_before_call(_budget_refusing(SOL))
         bot = cascade([Step(client, LUNA), Step(client, SOL)])
         with capture_records() as recs, pytest.raises(BudgetExceeded):
             bot.run("q")
         assert [b["model"] for b in handler.requests] == [LUNA]
         assert [(x.model, x.cascade_outcome) for x in recs] == [(LUNA, "escalated")]
 
-    def test_budget_exceeded_escalates_when_asked(self, scripted):
+    def test_budget_exceeded_escalates_when_asked(self, scripted, add_before_call):
         """on_budget_exceeded='escalate' skips the refused hop at cost 0."""
         handler, client = scripted({LUNA: (GOOD, None, 1000, 200), SOL: (GOOD, None, 1000, 200)})
-        _recorder.GLOBAL_BEFORE_CALL.append(_budget_refusing(LUNA))
+        add_before_call(_budget_refusing(LUNA))
         bot = cascade([Step(client, LUNA), Step(client, SOL)], on_budget_exceeded="escalate")
         r = bot.run("q")
         assert r.step == 1
