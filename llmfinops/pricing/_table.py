@@ -6,8 +6,8 @@ Example:
     >>> table = default_price_table()
     >>> cost = table.cost("openai", "gpt-4o-2024-08-06", Usage(input_tokens=1000, output_tokens=100),
     ...                   at=datetime(2026, 11, 1, tzinfo=UTC))
-    >>> cost.total
-    Decimal('0.0035000')
+    >>> cost.total.normalize()  # $2.50/M input, $10/M output
+    Decimal('0.0035')
 """
 
 from __future__ import annotations

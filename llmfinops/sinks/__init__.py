@@ -84,7 +84,8 @@ class JSONLSink:
         >>> from llmfinops.testing import make_record
         >>> p = os.path.join(tempfile.mkdtemp(), "calls.jsonl")
         >>> s = JSONLSink(p); s.emit(make_record()); s.close()
-        >>> open(p).read().count("\\n")
+        >>> from pathlib import Path
+        >>> Path(p).read_text().count("\n")
         1
     """
 
