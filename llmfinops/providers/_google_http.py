@@ -12,6 +12,8 @@ Each request is one *hop*: its usage is read from the raw body and priced on its
 around ``generate_content`` / ``generate_content_stream``; hops of the same client join it.
 A request with no scope open (embeddings, token counts, caches, a private SDK path) is its own
 call and its own record.
+Request routes live in ``_google_routes``, the scope and the settling of attempts in
+``_google_scope``; the response readers stay here, next to the methods that queue them.
 
 Everything here runs on the caller's thread for every request (and every stream chunk), so the
 common path is kept short: routes are classified once per ``(method, path)``, a response body
@@ -25,18 +27,21 @@ from __future__ import annotations
 
 __all__ = ["SCOPE", "GoogleHttp", "Route", "Scope", "route"]
 
-import contextvars
 import json
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 from llmfinops._internal import report_internal, warn_once
-from llmfinops._recorder import CURRENT_CALL, CallState, ClientRuntime, StartMark, call_start, new_call_state
+from llmfinops._recorder import CURRENT_CALL, CallState, ClientRuntime, new_call_state
 from llmfinops.exceptions import UsageExtractionFailedWarning
 from llmfinops.usage import Usage
 
+# The patched methods read the route cache and the scope as globals of this module (one lookup each;
+# ``_ROUTES`` is the same dict there and here, mutated in place, never rebound).
 from . import _google_resources as resources
+from ._google_routes import _GENERATE, _PASSIVE, _ROUTES, _SPECS, _UNSEEN, Route, _learn_route, route
+from ._google_scope import SCOPE, Scope, _changes, _note_failed, _sent
 from ._google_usage import (
     _SCAN,
     _USAGE_KEY,
@@ -48,152 +53,6 @@ from ._google_usage import (
     scan_usage,
     usage_from_raw,
 )
-
-_VERBS = {
-    "generateContent": "generate",
-    "streamGenerateContent": "stream",
-    "embedContent": "embed",
-    "batchEmbedContents": "embed",
-    "countTokens": "count",
-}
-_SPECS = {
-    # route kind: (record endpoint, OTel-style operation)
-    "generate": ("generate_content", "generate_content"),
-    "stream": ("generate_content", "generate_content"),
-    "embed": ("embed_content", "embeddings"),
-    "count": ("count_tokens", "count_tokens"),
-    "cache_create": ("caches.create", "cache_create"),
-    "cache_update": ("caches.update", "cache_update"),
-    "cache_delete": ("caches.delete", "cache_delete"),
-}
-_PASSIVE = frozenset({"cache_get", "cache_list", "batch_get", "batch_list"})
-_GENERATE = frozenset({"generate", "stream"})
-
-
-class Route(NamedTuple):
-    """What an HTTP request is, for metering."""
-
-    kind: str
-    """``generate``, ``stream``, ``embed``, ``count``, ``cache_*``, ``batch_get``, ``batch_list``."""
-    name: str
-    """The model id (model routes) or the resource name (caches, batches)."""
-
-
-def route(method: str, path: str) -> Route | None:
-    """Classify a request by method and SDK path; ``None`` for requests we do not meter.
-
-    Example:
-        >>> route("post", "models/gemini-2.5-flash:streamGenerateContent?alt=sse")
-        Route(kind='stream', name='gemini-2.5-flash')
-        >>> route("post", "models/gemini-2.5-flash:batchGenerateContent") is None
-        True
-    """
-    base = path.split("?", 1)[0].strip("/")
-    m = method.lower()
-    if m == "post":
-        res, sep, verb = base.rpartition(":")
-        if sep:
-            kind = _VERBS.get(verb)
-            if kind is None and verb == "predict" and "embed" in res.lower():
-                kind = "embed"  # Vertex text-embedding models
-            return Route(kind, model_from_resource(res)) if kind else None
-        if base.rsplit("/", 1)[-1] == "cachedContents":
-            return Route("cache_create", "")
-        return None
-    parts = base.split("/")
-    last = parts[-1]
-    parent = parts[-2] if len(parts) > 1 else ""
-    if parent == "cachedContents":
-        kind = {"patch": "cache_update", "delete": "cache_delete", "get": "cache_get"}.get(m)
-        return Route(kind, base) if kind else None
-    if m != "get":
-        return None
-    if last == "cachedContents":
-        return Route("cache_list", base)
-    if parent == "batches":
-        return Route("batch_get", base)
-    if last == "batches":
-        return Route("batch_list", base)
-    return None
-
-
-_ROUTES: dict[tuple[str, str], Route | None] = {}
-""":func:`route` results by ``(method, path)``: a client sends the same few paths over and over."""
-_ROUTES_MAX = 1024
-_UNSEEN = Route("", "")  # a sentinel: never a real route (``route`` returns no empty kind)
-
-
-def _learn_route(method: str, path: str) -> Route | None:
-    """:func:`route`, remembered (the cache is emptied when full: paths with ids may be unbounded)."""
-    try:
-        r = route(method, path)
-    except Exception:
-        report_internal("google.route")
-        return None
-    if len(_ROUTES) >= _ROUTES_MAX:
-        _ROUTES.clear()
-    _ROUTES[(method, path)] = r
-    return r
-
-
-class Scope:
-    """One SDK call that may span several HTTP requests; hops of its client join its state."""
-
-    __slots__ = ("api", "began", "hop", "replay", "state", "stream")
-
-    def __init__(self, api: Any, stream: bool) -> None:
-        self.api = api
-        self.stream = stream
-        self.began: StartMark = call_start()
-        self.state: CallState | None = None
-        self.replay: dict[str, Any] | None = None
-        """Top-level body keys the before-call hooks changed on the first request."""
-        self.hop: _StreamHop | None = None
-        """The latest streamed request, whose usage :meth:`finish` (or the next hop) settles."""
-
-    def restart(self) -> None:
-        """Start the clock again if nothing was sent yet (a stream sends on its first iteration)."""
-        if self.state is None:
-            self.began = call_start()
-
-    def finish(self, *, error: BaseException | None = None, partial: bool = False) -> None:
-        """Finish the call's record (no record when no request was sent)."""
-        state = self.state
-        if state is not None:
-            hop = self.hop
-            if hop is not None:
-                hop.flush()
-            state.finish(error=error, partial=partial)
-
-
-SCOPE: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("llmfinops_google_scope", default=None)
-"""The SDK call in progress in this context (set only while SDK code runs, never across a yield)."""
-
-
-def _sent(state: CallState, token: Any, before: int, scope: Scope | None, exc: BaseException | None) -> None:
-    """After one metered HTTP request (its SDK retry loop included): settle its attempts.
-
-    Restores the call in progress; on an error, finishes a request that is its own call (no
-    SDK-call scope).
-
-    ``request_once`` counted this request's attempts on ``state.attempts`` (from ``before``);
-    over all the hops of a call, ``attempts`` is 1 + the retries, so the record's
-    ``retry_count`` is right for multi-hop calls.
-    """
-    CURRENT_CALL.reset(token)
-    n = state.attempts - before
-    if before:
-        state.attempts = before + (n - 1 if n > 1 else 0)
-    elif not n:  # an SDK without the per-attempt method: one attempt
-        state.attempts = 1
-    if exc is not None and scope is None:
-        state.finish(error=exc)
-
-
-def _note_failed(state: CallState, exc: Exception) -> None:
-    code = getattr(exc, "code", None)
-    if isinstance(code, int):
-        state.error_statuses = [*(state.error_statuses or ()), code]
 
 
 def _text(body: Any) -> str:
@@ -220,22 +79,6 @@ def _max_tokens(request: dict[str, Any]) -> int | None:
     gc = request.get("generationConfig")
     v = gc.get("maxOutputTokens") if isinstance(gc, dict) else None
     return v if isinstance(v, int) else None
-
-
-_PER_REQUEST_KEYS = frozenset({"contents", "continuationToken"})
-
-
-def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | None:
-    """What the before-call hooks changed at the top level of the first request's body.
-
-    The hooks run once per SDK call, but continuation and AFC build a fresh body for every
-    request from the caller's config: replaying these changes keeps a policy (an output cap,
-    say) in force on every request. Keys that differ per request by design are not replayed.
-    """
-    if before == after:
-        return None
-    changed = {k: v for k, v in after.items() if k not in _PER_REQUEST_KEYS and before.get(k) is not v}
-    return changed or None
 
 
 def _finish_partial(hop: _StreamHop) -> None:

@@ -7,6 +7,8 @@ turn through ``create``, so every loop request is its own record), every path
 ``messages.batches.results(id)`` (one record per succeeded request, at batch rates).
 Not recorded: ``count_tokens`` (free; see ``docs/providers/anthropic.md``) and the batch
 management calls (``create``/``retrieve``/``list``/``cancel``/``delete`` bill no tokens).
+The parts it uses live next to it: ``_anthropic_request`` (what a request body says),
+``_anthropic_events`` (the SDK's stream event classes) and ``_anthropic_batches`` (batch results).
 
 Usage semantics owned here (provider-semantics.md §1):
 
@@ -37,31 +39,27 @@ from __future__ import annotations
 
 __all__ = ["PROVIDER", "extract_usage", "is_client", "patch", "requested_cache_ttl"]
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from anthropic import NotGiven, Omit, omit
-
-from llmfinops._context import current_tags
-from llmfinops._internal import handle_internal_errors
 from llmfinops._recorder import CallState, ClientRuntime, new_call_state
 from llmfinops.providers._base import field, view
 from llmfinops.providers._stainless import patch_stainless
 from llmfinops.usage import Usage, make_usage
+
+# The stream observer and the spec read these as globals of this module (one lookup each).
+from ._anthropic_batches import _batch_results_hook
+from ._anthropic_events import _KIND_BY_CLASS, _SKIP_FIRST, _SKIP_REST
+from ._anthropic_events import _event_classes as _event_classes  # re-exported: tests call it from here
+from ._anthropic_request import _strip_unset, requested_cache_ttl
 
 PROVIDER = "anthropic"
 """Provider name written on records."""
 
 _MESSAGES_URL = "/v1/messages"
 _BATCHES_PATH = "/messages/batches/"
-_DEFAULT_TTL = "5m"
 _MAIN_ITERATIONS = frozenset({"message", "fallback_message"})
-_UNSET = (Omit, NotGiven)
 _NO_FIELDS: Mapping[str, Any] = {}
-_OMIT = omit
-# Types whose instances are never ``Omit``/``NotGiven`` (built-in instances cannot report another
-# ``__class__`` to ``isinstance``); the JSON types a request body is made of.
-_PLAIN_TYPES = frozenset((str, int, float, bool, type(None), list, dict, tuple))
 
 
 def is_client(obj: object) -> bool:
@@ -171,38 +169,6 @@ def _usage_from(f: Mapping[str, Any], base: Mapping[str, Any] = _NO_FIELDS) -> U
     if geo is not None and isinstance(geo, str):
         u.modifiers["inference_geo"] = geo
     return u
-
-
-def requested_cache_ttl(body: Any) -> str:
-    """The cache TTL a Messages request asked for: ``"1h"`` if any ``cache_control`` says so, else ``"5m"``.
-
-    Looks at the top-level ``cache_control`` and at ``tools``, ``system`` and message content
-    blocks. Only used when a response reports cache writes without the TTL split; with mixed
-    TTLs the dearer one is assumed (an upper bound). Lazy iterables are never consumed.
-
-    Example:
-        >>> requested_cache_ttl({"system": [{"type": "text", "text": "...",
-        ...                                  "cache_control": {"type": "ephemeral", "ttl": "1h"}}]})
-        '1h'
-    """
-    if not isinstance(body, dict):
-        return _DEFAULT_TTL
-    blocks: list[Any] = [body]
-    for key in ("tools", "system"):
-        v = body.get(key)
-        if isinstance(v, (list, tuple)):
-            blocks.extend(v)
-    messages = body.get("messages")
-    if isinstance(messages, (list, tuple)):
-        for m in messages:
-            content = m.get("content") if isinstance(m, dict) else None
-            if isinstance(content, (list, tuple)):
-                blocks.extend(content)
-    for block in blocks:
-        cc = block.get("cache_control") if isinstance(block, dict) else None
-        if isinstance(cc, dict) and cc.get("ttl") == "1h":
-            return "1h"
-    return _DEFAULT_TTL
 
 
 def _iteration_hops(
@@ -321,67 +287,6 @@ def _from_message(state: CallState, msg: Any) -> None:
         _set_usage(state, f)
 
 
-def _event_classes() -> tuple[dict[type, str], frozenset[type], frozenset[type]]:
-    """The SDK's Messages stream event classes (plain and beta), by the ``type`` they carry.
-
-    Returns the kind of each class the observer acts on, the classes it never needs (block
-    start/stop, ``message_stop``) and those plus the content deltas (needed until the first one,
-    for the time to first token). A class is used only if its ``type`` field is the one literal
-    expected; an SDK without them leaves every event to be read by its ``type``.
-    """
-    import typing
-
-    try:
-        from anthropic.types import (
-            RawContentBlockDeltaEvent,
-            RawContentBlockStartEvent,
-            RawContentBlockStopEvent,
-            RawMessageDeltaEvent,
-            RawMessageStartEvent,
-            RawMessageStopEvent,
-        )
-        from anthropic.types.beta import (
-            BetaRawContentBlockDeltaEvent,
-            BetaRawContentBlockStartEvent,
-            BetaRawContentBlockStopEvent,
-            BetaRawMessageDeltaEvent,
-            BetaRawMessageStartEvent,
-            BetaRawMessageStopEvent,
-        )
-    except ImportError:  # an SDK without these classes: every event is read by its ``type``
-        return {}, frozenset(), frozenset()
-
-    expected: dict[type, str] = {
-        RawMessageStartEvent: "message_start",
-        BetaRawMessageStartEvent: "message_start",
-        RawMessageDeltaEvent: "message_delta",
-        BetaRawMessageDeltaEvent: "message_delta",
-        RawContentBlockDeltaEvent: "content_block_delta",
-        BetaRawContentBlockDeltaEvent: "content_block_delta",
-        RawContentBlockStartEvent: "content_block_start",
-        BetaRawContentBlockStartEvent: "content_block_start",
-        RawContentBlockStopEvent: "content_block_stop",
-        BetaRawContentBlockStopEvent: "content_block_stop",
-        RawMessageStopEvent: "message_stop",
-        BetaRawMessageStopEvent: "message_stop",
-    }
-    kinds: dict[type, str] = {}
-    for cls, kind in expected.items():
-        try:
-            literal = typing.get_args(cls.model_fields["type"].annotation)  # type: ignore[attr-defined]
-        except Exception:  # an SDK model of another shape: its events are read one by one
-            continue
-        if literal == (kind,):
-            kinds[cls] = kind
-    acted = {"message_start", "message_delta", "content_block_delta"}
-    skip = frozenset(c for c, k in kinds.items() if k not in acted)
-    deltas = frozenset(c for c, k in kinds.items() if k == "content_block_delta")
-    return {c: k for c, k in kinds.items() if k in acted}, skip, skip | deltas
-
-
-_KIND_BY_CLASS, _SKIP_FIRST, _SKIP_REST = _event_classes()
-
-
 def _fields_of(usage: Any) -> Mapping[str, Any]:
     """``view(usage)``, with the SDK model case inline (the stream observer's hot path)."""
     try:
@@ -489,110 +394,7 @@ def _new_observer(state: CallState) -> _MessageObserver:
     return o
 
 
-# -- Message Batch results ------------------------------------------------------------------------
-def _record_batch_item(runtime: ClientRuntime, item: Any, tags: dict[str, str]) -> None:
-    result = field(item, "result")
-    if field(result, "type") != "succeeded":
-        return  # errored / canceled / expired requests are not billed
-    msg = field(result, "message")
-    model = field(msg, "model")
-    state = CallState(
-        runtime, endpoint="messages.batches", operation="chat", model=model if isinstance(model, str) else ""
-    )
-    custom_id = field(item, "custom_id")
-    state.tag_snapshot = {**tags, "custom_id": str(custom_id)} if custom_id is not None else dict(tags)
-    _from_message(state, msg)
-    # Everything the results endpoint returns was processed (and billed) by the Batch API.
-    if state.usage is not None:
-        state.usage.service_tier = "batch"
-    for hop, _ in state.hops or ():
-        hop.service_tier = "batch"
-    state.finish()
-
-
-def _iter_results(runtime: ClientRuntime, inner: Iterator[Any], tags: dict[str, str]) -> Iterator[Any]:
-    for item in inner:
-        with handle_internal_errors("anthropic.batch_result"):
-            _record_batch_item(runtime, item, tags)
-        yield item
-
-
-async def _aiter_results(
-    runtime: ClientRuntime, inner: AsyncIterator[Any], tags: dict[str, str]
-) -> AsyncIterator[Any]:
-    async for item in inner:
-        with handle_internal_errors("anthropic.batch_result"):
-            _record_batch_item(runtime, item, tags)
-        yield item
-
-
-def _wrap_decoder(runtime: ClientRuntime, decoder: Any, tags: dict[str, str], is_async: bool) -> None:
-    if getattr(decoder, "_llmfinops_wrapped", False) or not hasattr(type(decoder), "_iterator"):
-        return
-    inner = decoder._iterator
-    decoder._iterator = (
-        _aiter_results(runtime, inner, tags) if is_async else _iter_results(runtime, inner, tags)
-    )
-    decoder._llmfinops_wrapped = True
-
-
-def _batch_results_hook(runtime: ClientRuntime) -> Callable[[Any, bool], Any]:
-    tags = dict(current_tags())
-
-    def hook(result: Any, is_async: bool) -> Any:
-        parse = getattr(result, "parse", None)
-        if parse is None:
-            _wrap_decoder(runtime, result, tags, is_async)
-            return result
-        # with_raw_response / with_streaming_response: the decoder appears on .parse()
-        if is_async:
-
-            async def aparse(*args: Any, **kwargs: Any) -> Any:
-                decoder = await parse(*args, **kwargs)
-                with handle_internal_errors("anthropic.batch_results"):
-                    _wrap_decoder(runtime, decoder, tags, True)
-                return decoder
-
-            result.parse = aparse
-        else:
-
-            def sparse(*args: Any, **kwargs: Any) -> Any:
-                decoder = parse(*args, **kwargs)
-                with handle_internal_errors("anthropic.batch_results"):
-                    _wrap_decoder(runtime, decoder, tags, False)
-                return decoder
-
-            result.parse = sparse
-        return result
-
-    return hook
-
-
 # -- spec -----------------------------------------------------------------------------------------
-def _strip_unset(body: dict[str, Any]) -> None:
-    """Delete the entries of ``body`` whose value is an ``Omit``/``NotGiven`` instance, in place.
-
-    Same result as deleting every key whose value passes ``isinstance(value, (Omit, NotGiven))``:
-    the SDK's ``omit`` singleton is dropped by identity and values of plain JSON types are kept;
-    a value of any other type (``NOT_GIVEN``, a user object...) sends the whole body through
-    that ``isinstance`` test.
-    """
-    kept = {}
-    for k, v in body.items():
-        if v is not _OMIT:
-            if type(v) not in _PLAIN_TYPES:
-                break
-            kept[k] = v
-    else:
-        if len(kept) != len(body):
-            body.clear()
-            body.update(kept)
-        return
-    unset = [k for k, v in body.items() if isinstance(v, _UNSET)]
-    for k in unset:
-        del body[k]
-
-
 class _Spec:
     provider = PROVIDER
     attempt_method = "_attempt_request"
@@ -638,7 +440,7 @@ class _Spec:
         path = options.url.split("?", 1)[0]
         if not path.endswith("/results") or _BATCHES_PATH not in path:
             return None
-        return _batch_results_hook(runtime)
+        return _batch_results_hook(runtime, _from_message)
 
 
 SPEC = _Spec()
