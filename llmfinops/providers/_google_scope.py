@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from llmfinops._recorder import CURRENT_CALL, CallState, StartMark, call_start
 
 if TYPE_CHECKING:
-    from ._google_http import _StreamHop
+    from ._google_response import _StreamHop
 
 
 class Scope:

@@ -1058,12 +1058,12 @@ class TestErrorsAndRetries:
 
     def test_internal_failure_never_breaks_the_call(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """If reading usage fails, the call returns normally; the failure and the missing usage are warned."""
-        from llmfinops.providers import _google_http
+        from llmfinops.providers import _google_response
 
         def boom(*args: Any) -> Any:
             raise RuntimeError("boom")
 
-        monkeypatch.setattr(_google_http, "usage_from_raw", boom)
+        monkeypatch.setattr(_google_response, "usage_from_raw", boom)
         client = wrapped(GoogleMock(**usage_kw(1_000, 100)))
         with (
             capture_records() as recs,
