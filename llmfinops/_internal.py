@@ -33,7 +33,14 @@ def warn_once(category: type[LLMFinOpsWarning], key: str, message: str) -> None:
     """Log ``message`` and emit ``category`` the first time ``(category, key)`` is seen.
 
     Example:
-        >>> warn_once(InternalErrorWarning, "demo", "something odd")  # doctest: +SKIP
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     warn_once(InternalErrorWarning, "demo", "something odd")
+        ...     warn_once(InternalErrorWarning, "demo", "something odd")  # same key: silent
+        >>> [str(w.message) for w in caught]
+        ['something odd']
+        >>> _warned.discard((InternalErrorWarning, "demo"))  # forget it again (tests: reset_warned())
     """
     marker = (category, key)
     if marker in _warned:
@@ -56,10 +63,16 @@ def report_internal(where: str) -> None:
     """Log and warn once about the exception being handled; call it from an ``except`` block.
 
     Example:
-        >>> try:
-        ...     1 / 0
-        ... except ZeroDivisionError:
-        ...     report_internal("demo")  # doctest: +SKIP
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     try:
+        ...         1 / 0
+        ...     except ZeroDivisionError:
+        ...         report_internal("demo")
+        >>> print(caught[0].message)  # doctest: +ELLIPSIS
+        llmfinops: internal error in demo: ZeroDivisionError: division by zero (...)
+        >>> _warned.discard((InternalErrorWarning, "internal:demo:ZeroDivisionError"))  # forget it again
     """
     exc = sys.exc_info()[1]
     logger.error("llmfinops internal error in %s", where, exc_info=True)

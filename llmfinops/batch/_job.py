@@ -111,9 +111,14 @@ class BatchJob:
         raw: The SDK's batch object as last retrieved.
 
     Example:
-        >>> job = llmfinops.batch.submit(client, requests)  # doctest: +SKIP
-        >>> job.wait().savings().saved_usd  # doctest: +SKIP
-        Decimal('12.40')
+        >>> import llmfinops.batch
+        >>> from llmfinops.testing.anthropic import AnthropicMock, anthropic_client, batch_succeeded
+        >>> done = batch_succeeded("request-1", input_tokens=100_000, output_tokens=20_000)
+        >>> client = llmfinops.wrap(anthropic_client(AnthropicMock(batch_results=[done])), sinks=[])
+        >>> job = llmfinops.batch.submit(client, [{"model": "claude-sonnet-4-5", "max_tokens": 20_000,
+        ...     "messages": [{"role": "user", "content": "Summarize: ..."}]}])
+        >>> job.wait(sleep=lambda seconds: None).savings().saved_usd  # offline: no pause between polls
+        Decimal('0.3000000')
     """
 
     def __init__(self, client: Any, driver: Driver, raw: Any, runtime: ClientRuntime) -> None:
@@ -152,8 +157,13 @@ class BatchJob:
         """Retrieve the batch's current state (one API call); return ``self``.
 
         Example:
-            >>> job.refresh().status  # doctest: +SKIP
-            'in_progress'
+            >>> import llmfinops.batch
+            >>> from llmfinops.testing.anthropic import anthropic_client
+            >>> client = llmfinops.wrap(anthropic_client(), sinks=[])  # an offline Anthropic()
+            >>> job = llmfinops.batch.submit(client, [{"model": "claude-sonnet-4-5", "max_tokens": 100,
+            ...     "messages": [{"role": "user", "content": "Hi"}]}])
+            >>> job.status, job.refresh().status
+            ('in_progress', 'ended')
         """
         self.raw = _observed(
             self._driver, self.id, self._records, self._driver.retrieve, self._client, self.id
@@ -180,7 +190,17 @@ class BatchJob:
             BatchTimeout: ``timeout`` passed first.
 
         Example:
-            >>> job.wait(poll=Backoff(initial=30, max=600), timeout=6 * 3600)  # doctest: +SKIP
+            >>> import llmfinops.batch
+            >>> from llmfinops.batch import Backoff
+            >>> from llmfinops.testing.anthropic import anthropic_client
+            >>> client = llmfinops.wrap(anthropic_client(), sinks=[])  # an offline Anthropic()
+            >>> job = llmfinops.batch.submit(client, [{"model": "claude-sonnet-4-5", "max_tokens": 100,
+            ...     "messages": [{"role": "user", "content": "Hi"}]}])
+            >>> pauses = []  # sleep=pauses.append: note each delay instead of sleeping
+            >>> job.wait(poll=Backoff(initial=30, max=600), timeout=6 * 3600, sleep=pauses.append)
+            BatchJob(provider='anthropic', id='msgbatch_01HkcTjaV5uDC8jWR4ZsDV8d', status='ended')
+            >>> pauses
+            [30.0]
         """
         delays = (poll or Backoff()).delays()
         sleep_fn = sleep or time.sleep
@@ -202,7 +222,17 @@ class BatchJob:
         """Ask the provider to cancel the batch (finished requests stay billed); return ``self``.
 
         Example:
-            >>> job.cancel()  # doctest: +SKIP
+            >>> import httpx2, llmfinops.batch
+            >>> from llmfinops.testing.anthropic import anthropic_client, message_batch
+            >>> def api(request):  # offline: a batch in progress, "canceling" once cancelled
+            ...     batch = message_batch(ended=False)
+            ...     if request.url.path.endswith("/cancel"):
+            ...         batch["processing_status"] = "canceling"
+            ...     return httpx2.Response(200, json=batch)
+            >>> client = llmfinops.wrap(anthropic_client(api), sinks=[])
+            >>> job = llmfinops.batch.resume(client, "msgbatch_01HkcTjaV5uDC8jWR4ZsDV8d")
+            >>> job.status, job.cancel().status
+            ('in_progress', 'canceling')
         """
         c = self._client
         if self.provider == "openai":
@@ -229,8 +259,16 @@ class BatchJob:
             ConfigurationError: The batch has not ended yet (call :meth:`wait` first).
 
         Example:
-            >>> for r in job.wait().results():  # doctest: +SKIP
+            >>> import llmfinops.batch
+            >>> from llmfinops.testing.anthropic import (AnthropicMock, anthropic_client,
+            ...                                          batch_errored, batch_succeeded)
+            >>> api = AnthropicMock(batch_results=[batch_succeeded("ticket-1"), batch_errored("ticket-2")])
+            >>> client = llmfinops.wrap(anthropic_client(api), sinks=[])  # an offline Anthropic()
+            >>> job = llmfinops.batch.resume(client, "msgbatch_01HkcTjaV5uDC8jWR4ZsDV8d")  # it has ended
+            >>> for r in job.wait().results():
             ...     print(r.custom_id, r.ok, r.cost_usd)
+            ticket-1 True 0.0000855
+            ticket-2 False None
         """
         with self._lock:
             if self._results is not None:
@@ -301,8 +339,14 @@ class BatchJob:
         """Actual batch cost of the succeeded requests versus the same usage at synchronous prices.
 
         Example:
-            >>> s = job.savings()  # doctest: +SKIP
-            >>> print(f"saved ${s.saved_usd:.2f} ({s.saved_fraction:.0%})")  # doctest: +SKIP
+            >>> import llmfinops.batch
+            >>> from llmfinops.testing.anthropic import AnthropicMock, anthropic_client, batch_succeeded
+            >>> done = batch_succeeded("request-1", input_tokens=100_000, output_tokens=20_000)
+            >>> client = llmfinops.wrap(anthropic_client(AnthropicMock(batch_results=[done])), sinks=[])
+            >>> job = llmfinops.batch.resume(client, "msgbatch_01HkcTjaV5uDC8jWR4ZsDV8d")
+            >>> s = job.savings()
+            >>> print(f"saved ${s.saved_usd:.2f} ({s.saved_fraction:.0%})")
+            saved $0.30 (50%)
         """
         results = self.results()
         ok = [r for r in results if r.ok]
@@ -348,10 +392,17 @@ def submit(
         UnsupportedClientError: ``client`` is not a supported SDK client.
 
     Example:
-        >>> job = llmfinops.batch.submit(OpenAI(), [
-        ...     {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": t}]} for t in texts
-        ... ])  # doctest: +SKIP
-        >>> results = job.wait().results()  # doctest: +SKIP
+        >>> import llmfinops.batch
+        >>> from llmfinops.testing.anthropic import AnthropicMock, anthropic_client, batch_succeeded
+        >>> api = AnthropicMock(batch_results=[batch_succeeded("request-1"), batch_succeeded("request-2")])
+        >>> client = llmfinops.wrap(anthropic_client(api), sinks=[])  # an offline Anthropic()
+        >>> texts = ["Great product!", "Arrived broken."]
+        >>> requests = [{"model": "claude-sonnet-4-5", "max_tokens": 100,
+        ...              "messages": [{"role": "user", "content": t}]} for t in texts]
+        >>> job = llmfinops.batch.submit(client, requests)
+        >>> results = job.wait(sleep=lambda seconds: None).results()  # offline: no pause between polls
+        >>> [(r.custom_id, r.ok) for r in results]
+        [('request-1', True), ('request-2', True)]
     """
     provider = _provider_of(client)
     driver = driver_for(provider)
@@ -372,7 +423,12 @@ def resume(client: Any, batch_id: str) -> BatchJob:
     again in another process writes its records again.
 
     Example:
-        >>> job = llmfinops.batch.resume(OpenAI(), "batch_6721b3c0e4a88190")  # doctest: +SKIP
+        >>> import llmfinops.batch
+        >>> from llmfinops.testing.anthropic import anthropic_client
+        >>> client = llmfinops.wrap(anthropic_client(), sinks=[])  # an offline Anthropic()
+        >>> job = llmfinops.batch.resume(client, "msgbatch_01HkcTjaV5uDC8jWR4ZsDV8d")
+        >>> job.status, job.done
+        ('ended', True)
     """
     provider = _provider_of(client)
     driver = driver_for(provider)

@@ -152,10 +152,17 @@ class BatchTimeout(LLMFinOpsError, TimeoutError):
         status: The provider's last reported status.
 
     Example:
+        >>> import httpx2, llmfinops.batch
+        >>> from llmfinops.testing import FakeClock
+        >>> from llmfinops.testing.anthropic import anthropic_client, message_batch
+        >>> stuck = anthropic_client(lambda request: httpx2.Response(200, json=message_batch(ended=False)))
+        >>> job = llmfinops.batch.resume(llmfinops.wrap(stuck, sinks=[]), "msgbatch_01HkcTjaV5uDC8jWR4ZsDV8d")
+        >>> clock = FakeClock()  # simulated time: the hour passes at once
         >>> try:
-        ...     job.wait(timeout=3600)  # doctest: +SKIP
+        ...     job.wait(timeout=3600, sleep=clock.advance, clock=clock.monotonic)
         ... except BatchTimeout as exc:
-        ...     save_for_tomorrow(exc.batch_id)
+        ...     print("resume tomorrow:", exc.batch_id, exc.status)
+        resume tomorrow: msgbatch_01HkcTjaV5uDC8jWR4ZsDV8d in_progress
     """
 
     def __init__(self, batch_id: str, status: str, waited: float) -> None:

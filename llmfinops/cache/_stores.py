@@ -233,7 +233,8 @@ class RedisStore:
         ConfigurationError: Neither ``url`` nor ``client`` was given.
 
     Example:
-        >>> RedisStore(url="redis://localhost:6379/0")  # doctest: +SKIP
+        >>> from llmfinops.cache import RedisStore, ResponseCache
+        >>> cache = ResponseCache(RedisStore(url="redis://localhost:6379/0"))  # doctest: +SKIP
     """
 
     def __init__(

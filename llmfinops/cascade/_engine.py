@@ -341,7 +341,15 @@ class Cascade:
             Exception: An SDK error not named in ``escalate_on``, unchanged.
 
         Example:
-            >>> result = support.run("How long do refunds take?")  # doctest: +SKIP
+            >>> import llmfinops
+            >>> from llmfinops.cascade import Match, Step, cascade
+            >>> from llmfinops.testing.openai import OpenAIMock, openai_client
+            >>> mock = OpenAIMock(content="Refunds take 5-7 business days.")
+            >>> client = llmfinops.wrap(openai_client(mock), sinks=[])  # an offline OpenAI()
+            >>> support = cascade([Match({"opening hours": "8am-8pm ET"}), Step(client, "gpt-6-luna")])
+            >>> result = support.run("How long do refunds take?")
+            >>> result.text, result.name, [h.outcome for h in result.hops]
+            ('Refunds take 5-7 business days.', 'openai:gpt-6-luna', ['escalated', 'accepted'])
         """
         messages, decision = self._begin(input, system)
         for i in self._order(decision):
@@ -405,7 +413,15 @@ class Cascade:
         errors as :meth:`run`.
 
         Example:
-            >>> result = await support.arun("How long do refunds take?")  # doctest: +SKIP
+            >>> import asyncio, llmfinops
+            >>> from llmfinops.cascade import Match, Step, cascade
+            >>> from llmfinops.testing.openai import OpenAIMock, async_openai_client
+            >>> mock = OpenAIMock(content="Refunds take 5-7 business days.")
+            >>> client = llmfinops.wrap(async_openai_client(mock), sinks=[])  # an offline AsyncOpenAI()
+            >>> support = cascade([Match({"opening hours": "8am-8pm ET"}), Step(client, "gpt-6-luna")])
+            >>> result = asyncio.run(support.arun("How long do refunds take?"))  # or: await support.arun(...)
+            >>> result.text, result.name, [h.outcome for h in result.hops]
+            ('Refunds take 5-7 business days.', 'openai:gpt-6-luna', ['escalated', 'accepted'])
         """
         messages, decision = self._begin(input, system)
         cid = os.urandom(12).hex()
@@ -513,7 +529,8 @@ def cascade(
         >>> import llmfinops
         >>> from llmfinops.cascade import Step
         >>> from llmfinops.testing.openai import OpenAIMock, openai_client
-        >>> client = llmfinops.wrap(openai_client(OpenAIMock(content="Refunds take 5-7 business days.")))
+        >>> mock = OpenAIMock(content="Refunds take 5-7 business days.")
+        >>> client = llmfinops.wrap(openai_client(mock), sinks=[])  # an offline OpenAI()
         >>> bot = cascade([Step(client, "gpt-6-luna"), Step(client, "gpt-6.1-sol")], name="support")
         >>> r = bot.run("How long do refunds take?")
         >>> r.text, r.name, len(r.hops)

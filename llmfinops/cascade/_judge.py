@@ -148,7 +148,7 @@ def judge(
     Example:
         >>> import llmfinops
         >>> from llmfinops.testing.openai import OpenAIMock, openai_client
-        >>> grader = judge(llmfinops.wrap(openai_client(OpenAIMock(content="8"))), "gpt-6-luna")
+        >>> grader = judge(llmfinops.wrap(openai_client(OpenAIMock(content="8")), sinks=[]), "gpt-6-luna")
         >>> grader.score(Answer(text="Within 30 days.", query="Return window?")).accepted
         True
     """

@@ -377,7 +377,11 @@ def json_schema(schema: Mapping[str, Any]) -> Scorer:
         ConfigurationError: ``schema`` is not a valid JSON Schema.
 
     Example:
-        >>> s = json_schema({"type": "object", "required": ["category"]})  # doctest: +SKIP
+        >>> s = json_schema({"type": "object", "required": ["category"]})
+        >>> s.score(Answer(text='Sure: {"category": "billing"}')).accepted
+        True
+        >>> s.score(Answer(text='{"priority": 1}')).reason
+        "json_schema: 'category' is a required property"
     """
     return _JsonSchema(schema)
 

@@ -25,8 +25,16 @@ _REGISTRY: list[tuple[str, str]] = [
 def register_provider(sdk_module_prefix: str, adapter_module: str) -> None:
     """Register a third-party adapter module (checked before the built-ins).
 
+    The adapter module is imported only when a client whose class comes from
+    ``sdk_module_prefix`` is wrapped.
+
     Example:
-        >>> register_provider("mistralai", "my_pkg.llmfinops_mistral")  # doctest: +SKIP
+        >>> register_provider("mistralai", "my_pkg.llmfinops_mistral")
+        >>> _REGISTRY[0]  # consulted first
+        ('mistralai', 'my_pkg.llmfinops_mistral')
+        >>> adapter_for(object()) is None  # other clients: nothing imported
+        True
+        >>> _REGISTRY.remove(("mistralai", "my_pkg.llmfinops_mistral"))  # undo, for this example
     """
     _REGISTRY.insert(0, (sdk_module_prefix, adapter_module))
 

@@ -1,10 +1,15 @@
 """Google GenAI adapter: ``llmfinops.wrap(genai.Client(...))`` meters the client and ``client.aio``.
 
 Example:
-    >>> from google import genai  # doctest: +SKIP
-    >>> import llmfinops  # doctest: +SKIP
-    >>> client = llmfinops.wrap(genai.Client(api_key="..."))  # doctest: +SKIP
-    >>> r = client.models.generate_content(model="gemini-2.5-flash", contents="Hi")  # doctest: +SKIP
+    >>> import llmfinops
+    >>> from llmfinops.testing import capture_records
+    >>> from llmfinops.testing.google import GoogleMock, google_client
+    >>> api = GoogleMock(prompt_tokens=1200, candidates_tokens=300)
+    >>> client = llmfinops.wrap(google_client(api), sinks=[])  # offline genai.Client(api_key="...")
+    >>> with capture_records() as records:
+    ...     r = client.models.generate_content(model="gemini-2.5-flash", contents="Hi")
+    >>> records[0].input_tokens, records[0].output_tokens, records[0].cost_usd
+    (1200, 300, Decimal('0.00111000'))
 
 One record per SDK call, written to the sinks:
 
@@ -65,9 +70,17 @@ def patch(client: Any, runtime: ClientRuntime) -> Callable[[], None]:
     SDK call starts and ends, so its requests end up in one record.
 
     Example:
-        >>> from llmfinops.testing.google import google_client  # doctest: +SKIP
-        >>> undo = patch(google_client(), ClientRuntime("google"))  # doctest: +SKIP
-        >>> undo()  # doctest: +SKIP
+        >>> from llmfinops.testing import capture_records
+        >>> from llmfinops.testing.google import google_client
+        >>> client = google_client()  # offline genai.Client
+        >>> undo = patch(client, ClientRuntime("google", sinks=[]))
+        >>> with capture_records() as records:
+        ...     _ = client.models.generate_content(model="gemini-2.5-flash", contents="Hi")
+        >>> undo()  # later calls are not metered
+        >>> with capture_records() as after_undo:
+        ...     _ = client.models.generate_content(model="gemini-2.5-flash", contents="Hi")
+        >>> len(records), len(after_undo)
+        (1, 0)
     """
     http = GoogleHttp(client._api_client, runtime, owner=client)
     undos = [http.install()]
