@@ -152,7 +152,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m llmfinops.eval``.
 
     Example:
-        >>> main(["tests/data/cascade_sample.jsonl", "--models", "gpt-6-luna,gpt-6.1-sol"])  # doctest: +SKIP
+        >>> from pathlib import Path
+        >>> import llmfinops
+        >>> sample = Path(llmfinops.__file__).parents[1] / "tests/data/cascade_sample.jsonl"
+        >>> main([str(sample), "--models", "gpt-6-luna,gpt-6.1-sol"])  # doctest: +ELLIPSIS
+        150 queries from ...cascade_sample.jsonl
+        <BLANKLINE>
+        policy             accuracy   cost USD $ / 1k q vs strongest escalated
+        ----------------------------------------------------------------------
+        always gpt-6-luna     80.7%   0.011186   0.0746       -95.2%         -
+        always gpt-6.1-sol    94.7%   0.234192   1.5613        +0.0%         -
+        no_refusal            87.3%   0.045136   0.3009       -80.7%     11.3%
         0
     """
     parser = argparse.ArgumentParser(

@@ -237,9 +237,14 @@ def load_dataset(path: str | Path) -> Dataset:
         ConfigurationError: A missing or malformed field, named with its line and model.
 
     Example:
-        >>> ds = load_dataset("tests/data/cascade_sample.jsonl")  # doctest: +SKIP
-        >>> ds.models  # doctest: +SKIP
-        ('gpt-6-luna', 'gemini-3.8-flash', 'gpt-6.1-sol')
+        >>> from pathlib import Path
+        >>> import llmfinops
+        >>> sample = Path(llmfinops.__file__).parents[1] / "tests/data/cascade_sample.jsonl"
+        >>> ds = load_dataset(sample)  # the sample of a source checkout
+        >>> len(ds), ds.models
+        (150, ('gpt-6-luna', 'gemini-3.8-flash', 'gpt-6.1-sol'))
+        >>> ds.queries[0].answers["gpt-6-luna"].correct
+        True
     """
     p = Path(path)
     if not p.exists():

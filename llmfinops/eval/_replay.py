@@ -183,8 +183,13 @@ class ReplayResult:
     """A policy's stats next to every single-model baseline (returned by :func:`replay`).
 
     Example:
-        >>> r = replay(ds, ["gpt-6-luna", "gpt-6.1-sol"])  # doctest: +SKIP
-        >>> r.policy.accuracy, r.strongest.accuracy, r.savings_vs_strongest  # doctest: +SKIP
+        >>> from pathlib import Path
+        >>> import llmfinops
+        >>> from llmfinops.eval import load_dataset, replay
+        >>> sample = Path(llmfinops.__file__).parents[1] / "tests/data/cascade_sample.jsonl"
+        >>> ds = load_dataset(sample)  # 150 support queries, answered by 3 models (source checkout)
+        >>> r = replay(ds, ["gpt-6-luna", "gpt-6.1-sol"])
+        >>> round(r.policy.accuracy, 3), round(r.strongest.accuracy, 3), round(r.savings_vs_strongest, 3)
         (0.873, 0.947, 0.807)
     """
 
@@ -213,7 +218,17 @@ class ReplayResult:
         """A plain-text comparison table.
 
         Example:
-            >>> print(result.table())  # doctest: +SKIP
+            >>> from pathlib import Path
+            >>> import llmfinops
+            >>> from llmfinops.eval import load_dataset, replay
+            >>> sample = Path(llmfinops.__file__).parents[1] / "tests/data/cascade_sample.jsonl"
+            >>> ds = load_dataset(sample)  # 150 support queries, answered by 3 models (source checkout)
+            >>> print(replay(ds, ["gpt-6-luna", "gpt-6.1-sol"]).table())
+            policy             accuracy   cost USD $ / 1k q vs strongest escalated
+            ----------------------------------------------------------------------
+            always gpt-6-luna     80.7%   0.011186   0.0746       -95.2%         -
+            always gpt-6.1-sol    94.7%   0.234192   1.5613        +0.0%         -
+            cascade               87.3%   0.045136   0.3009       -80.7%     11.3%
         """
         return _table([*self.baselines.values(), self.policy], self.strongest)
 
@@ -255,10 +270,19 @@ def replay(
         ConfigurationError: Unknown models, missing answers, unpriced models or a judge scorer.
 
     Example:
+        >>> from pathlib import Path
+        >>> import llmfinops
         >>> from llmfinops.cascade import token_confidence
-        >>> r = replay(load_dataset("data.jsonl"), ["gpt-6-luna", "gpt-6.1-sol"],
-        ...            accept=token_confidence(0.6))  # doctest: +SKIP
-        >>> print(r.table())  # doctest: +SKIP
+        >>> from llmfinops.eval import load_dataset, replay
+        >>> sample = Path(llmfinops.__file__).parents[1] / "tests/data/cascade_sample.jsonl"
+        >>> ds = load_dataset(sample)  # 150 support queries, answered by 3 models (source checkout)
+        >>> r = replay(ds, ["gpt-6-luna", "gpt-6.1-sol"], accept=token_confidence(0.6))
+        >>> print(r.table())
+        policy             accuracy   cost USD $ / 1k q vs strongest escalated
+        ----------------------------------------------------------------------
+        always gpt-6-luna     80.7%   0.011186   0.0746       -95.2%         -
+        always gpt-6.1-sol    94.7%   0.234192   1.5613        +0.0%         -
+        cascade               86.0%   0.034046   0.2270       -85.5%      7.3%
     """
     models = list(models)
     if not models:
@@ -295,8 +319,16 @@ class Sweep:
     """A threshold sweep: the cost/accuracy curve of a scorer family (returned by :func:`sweep`).
 
     Example:
-        >>> s = sweep(ds, ["gpt-6-luna", "gpt-6.1-sol"], token_confidence, [0.6, 0.7])  # doctest: +SKIP
-        >>> [r.threshold for r in s.rows], s.best(0.01)  # doctest: +SKIP
+        >>> from pathlib import Path
+        >>> import llmfinops
+        >>> from llmfinops.cascade import no_refusal, token_confidence
+        >>> from llmfinops.eval import load_dataset, sweep
+        >>> sample = Path(llmfinops.__file__).parents[1] / "tests/data/cascade_sample.jsonl"
+        >>> ds = load_dataset(sample)  # 150 support queries, answered by 3 models (source checkout)
+        >>> s = sweep(ds, ["gpt-6-luna", "gpt-6.1-sol"], lambda t: no_refusal() & token_confidence(t),
+        ...           [0.6, 0.7])
+        >>> [(row.threshold, round(row.stats.accuracy, 3)) for row in s.rows]
+        [(0.6, 0.913), (0.7, 0.94)]
     """
 
     rows: tuple[SweepRow, ...]
@@ -313,8 +345,16 @@ class Sweep:
         """The cheapest threshold whose accuracy is within ``max_accuracy_loss`` of always-strongest.
 
         Example:
-            >>> sweep_result.best(0.01).threshold  # doctest: +SKIP
-            0.6
+            >>> from pathlib import Path
+            >>> import llmfinops
+            >>> from llmfinops.cascade import no_refusal, token_confidence
+            >>> from llmfinops.eval import load_dataset, sweep
+            >>> sample = Path(llmfinops.__file__).parents[1] / "tests/data/cascade_sample.jsonl"
+            >>> ds = load_dataset(sample)  # 150 support queries, answered by 3 models (source checkout)
+            >>> s = sweep(ds, ["gpt-6-luna", "gpt-6.1-sol"], lambda t: no_refusal() & token_confidence(t),
+            ...           [0.5, 0.6, 0.7, 0.8])
+            >>> s.best(0.01).threshold, s.best(0.0).threshold
+            (0.7, 0.8)
         """
         floor = self.strongest.accuracy - max_accuracy_loss - 1e-12
         ok = [r for r in self.rows if r.stats.accuracy >= floor]
@@ -355,10 +395,21 @@ def sweep(
     """Replay once per threshold: ``make_accept(t)`` builds the scorer for threshold ``t``.
 
     Example:
+        >>> from pathlib import Path
+        >>> import llmfinops
         >>> from llmfinops.cascade import token_confidence
-        >>> s = sweep(ds, ["gpt-6-luna", "gpt-6.1-sol"], lambda t: token_confidence(t),
-        ...           [0.3, 0.5, 0.7])  # doctest: +SKIP
-        >>> print(s.table())  # doctest: +SKIP
+        >>> from llmfinops.eval import load_dataset, sweep
+        >>> sample = Path(llmfinops.__file__).parents[1] / "tests/data/cascade_sample.jsonl"
+        >>> ds = load_dataset(sample)  # 150 support queries, answered by 3 models (source checkout)
+        >>> s = sweep(ds, ["gpt-6-luna", "gpt-6.1-sol"], lambda t: token_confidence(t), [0.3, 0.5, 0.7])
+        >>> print(s.table())
+        policy             accuracy   cost USD $ / 1k q vs strongest escalated
+        ----------------------------------------------------------------------
+        always gpt-6-luna     80.7%   0.011186   0.0746       -95.2%         -
+        always gpt-6.1-sol    94.7%   0.234192   1.5613        +0.0%         -
+        cascade t=0.3         82.0%   0.016420   0.1095       -93.0%      1.3%
+        cascade t=0.5         82.7%   0.019084   0.1272       -91.9%      2.0%
+        cascade t=0.7         91.3%   0.059058   0.3937       -74.8%     16.0%
     """
     ts = list(thresholds)
     if not ts:

@@ -241,9 +241,17 @@ class Report:
         """The row for a key, positionally or by dimension name.
 
         Example:
-            >>> rep = summarize("calls.jsonl", by="team")  # doctest: +SKIP
-            >>> rep.get(team="search").cost_usd  # doctest: +SKIP
-            Decimal('12.5')
+            >>> import tempfile
+            >>> from llmfinops.sinks import JSONLSink
+            >>> from llmfinops.testing import make_record
+            >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
+            >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
+            >>> log.close()
+            >>> rep = summarize(log.path, by="team")
+            >>> rep.get(team="search").calls, round(rep.get(team="search").cost_usd, 4)
+            (2, Decimal('0.0090'))
+            >>> rep.get("ads").calls
+            1
         """
         want = tuple(key) if key else tuple(named.get(d) for d in self.by)
         for r in self.rows:
@@ -372,10 +380,18 @@ def summarize(
         A :class:`Report` whose rows are sorted by time (if a time grain is grouped) then cost.
 
     Example:
+        >>> import tempfile
         >>> from llmfinops.reports import summarize
-        >>> report = summarize("llmfinops_calls.jsonl", by=("team", "model"))  # doctest: +SKIP
-        >>> report.total.cost_usd  # doctest: +SKIP
-        Decimal('1234.56')
+        >>> from llmfinops.sinks import JSONLSink
+        >>> from llmfinops.testing import make_record
+        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")  # the records your app logged
+        >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
+        >>> log.close()
+        >>> report = summarize(log.path, by=("team", "model"))
+        >>> [(row.key, row.calls) for row in report.rows]
+        [(('search', 'gpt-4o'), 2), (('ads', 'gpt-4o'), 1)]
+        >>> round(report.total.cost_usd, 4)
+        Decimal('0.0135')
     """
     dims = parse_dimensions(by)
     table = price_table or default_price_table()

@@ -200,8 +200,21 @@ def detect_anomalies(
         Alerts, most severe and most recent first.
 
     Example:
-        >>> for a in detect_anomalies("calls.jsonl"):  # doctest: +SKIP
+        >>> import tempfile
+        >>> from datetime import datetime, UTC
+        >>> from llmfinops.sinks import JSONLSink
+        >>> from llmfinops.testing import make_record
+        >>> def day(d, cost):
+        ...     return make_record(timestamp=datetime(2026, 11, d, 12, tzinfo=UTC), cost_usd=cost)
+        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
+        >>> log.emit_batch([day(d, 5) for d in range(1, 9)] + [day(9, 40)])  # $5 a day, then $40
+        >>> log.close()
+        >>> for a in detect_anomalies(log.path, by=None):  # by=None: the total only
         ...     print(a.message)
+        total: hour 2026-11-09 12:00 cost $40.00, above mean $0.2083 + 3 sd ($3.21; 39.7 sigma)
+        total: day 2026-11-09 cost $40.00, above mean $5.00 + 3 sd ($5.00; flat history)
+        total: 2026-11-09 cost $40.00, 8.0x the 7-day average $5.00
+        total: hour 2026-11-08 12:00 cost $5.00, above mean $0.2083 + 3 sd ($3.21; 4.8 sigma)
     """
     dims = parse_dimensions(by)
     alerts: list[Alert] = []

@@ -192,9 +192,17 @@ def chargeback(
         ConfigurationError: ``basis`` is unknown or ``shared_cost_usd`` is negative.
 
     Example:
-        >>> cb = chargeback("calls.jsonl", shared_cost_usd="50000", since="2026-11-01")  # doctest: +SKIP
-        >>> cb.rows[0].charge_usd  # doctest: +SKIP
-        Decimal('31250.00')
+        >>> import tempfile
+        >>> from llmfinops.sinks import JSONLSink
+        >>> from llmfinops.testing import make_record
+        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
+        >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
+        >>> log.close()
+        >>> cb = chargeback(log.path, shared_cost_usd="100", since="2026-11-01")
+        >>> [(r.key, r.charge_usd) for r in cb.rows]
+        [('search', Decimal('66.68')), ('ads', Decimal('33.33'))]
+        >>> cb.total_usd
+        Decimal('100.01')
     """
     if basis not in _BASES:
         raise ConfigurationError(f"basis={basis!r} is not one of {', '.join(_BASES)}")

@@ -227,8 +227,16 @@ def forecast_month(
         progress: Progress reporter for cache builds.
 
     Example:
-        >>> [f.forecast_usd for f in forecast_month("calls.jsonl")]  # doctest: +SKIP
-        [Decimal('8123.450000')]
+        >>> import tempfile
+        >>> from datetime import datetime, UTC
+        >>> from llmfinops.sinks import JSONLSink
+        >>> from llmfinops.testing import make_record
+        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
+        >>> noons = [datetime(2026, 11, d, 12, tzinfo=UTC) for d in range(1, 11)]  # Nov 1-10
+        >>> log.emit_batch([make_record(timestamp=t, cost_usd=100) for t in noons])  # $100 a day
+        >>> log.close()
+        >>> [(f.method, f.forecast_usd, f.linear_usd) for f in forecast_month(log.path)]
+        [('weighted', Decimal('3050.000000'), Decimal('3157.894737'))]
     """
     with open_source(source, where=where, cache=cache, cache_dir=cache_dir, progress=progress) as ds:
         bounds = ds.time_bounds()

@@ -173,9 +173,15 @@ def html_report(
     (when a shared cost is given) and the team/model/feature tables.
 
     Example:
-        >>> html = html_report("llmfinops_calls.jsonl")  # doctest: +SKIP
-        >>> html.startswith("<!doctype html>")  # doctest: +SKIP
-        True
+        >>> import tempfile
+        >>> from llmfinops.sinks import JSONLSink
+        >>> from llmfinops.testing import make_record
+        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
+        >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
+        >>> log.close()
+        >>> html = html_report(log.path, title="November spend")
+        >>> html.startswith("<!doctype html>"), "<h1>November spend</h1>" in html
+        (True, True)
     """
     with open_source(
         source, since=since, until=until, where=where, cache=cache, cache_dir=cache_dir, progress=progress
@@ -327,8 +333,15 @@ def write_html(source: Source, path: str | os.PathLike[str], **kwargs: Any) -> P
         **kwargs: Options of :func:`html_report` (``title``, ``since``, ``budgets``, ``shared_cost_usd``...).
 
     Example:
-        >>> write_html("llmfinops_calls.jsonl", "report.html")  # doctest: +SKIP
-        PosixPath('report.html')
+        >>> import tempfile
+        >>> from llmfinops.sinks import JSONLSink
+        >>> from llmfinops.testing import make_record
+        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
+        >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
+        >>> log.close()
+        >>> out = write_html(log.path, log.path.parent / "report.html")
+        >>> out.name, out.read_text(encoding="utf-8").startswith("<!doctype html>")
+        ('report.html', True)
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)

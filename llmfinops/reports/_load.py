@@ -138,9 +138,16 @@ class Dataset:
         """Run a query over the view ``calls`` and fetch all rows.
 
         Example:
-            >>> from llmfinops.reports import open_dataset  # doctest: +SKIP
-            >>> open_dataset("calls.jsonl").sql("SELECT count(*) FROM calls")  # doctest: +SKIP
-            [(1234,)]
+            >>> import tempfile
+            >>> from llmfinops.reports import open_dataset
+            >>> from llmfinops.sinks import JSONLSink
+            >>> from llmfinops.testing import make_record
+            >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
+            >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
+            >>> log.close()
+            >>> with open_dataset(log.path) as ds:
+            ...     ds.sql("SELECT team, count(*) FROM calls GROUP BY team ORDER BY team")
+            [('ads', 1), ('search', 2)]
         """
         return list(self.con.execute(query, list(params)).fetchall())
 
@@ -221,9 +228,15 @@ def open_dataset(
             filter is invalid.
 
     Example:
-        >>> with open_dataset("llmfinops_calls.jsonl") as ds:  # doctest: +SKIP
+        >>> import tempfile
+        >>> from llmfinops.sinks import JSONLSink
+        >>> from llmfinops.testing import make_record
+        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
+        >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
+        >>> log.close()
+        >>> with open_dataset(log.path, where={"team": "search"}) as ds:
         ...     ds.count()
-        1234
+        2
     """
     files = expand_paths(paths)
     lo = _as_datetime(since, "since") if since is not None else None

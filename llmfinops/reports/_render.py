@@ -265,8 +265,26 @@ def print_table(table: Table, console: Console | None = None) -> None:
     """Print a table to a rich console (stdout by default), with its total row and notes.
 
     Example:
-        >>> from llmfinops.reports import summarize, print_table  # doctest: +SKIP
-        >>> print_table(summarize("calls.jsonl", by="team").to_table())  # doctest: +SKIP
+        >>> import tempfile
+        >>> from rich.console import Console
+        >>> from llmfinops.reports import summarize, print_table
+        >>> from llmfinops.sinks import JSONLSink
+        >>> from llmfinops.testing import make_record
+        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
+        >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
+        >>> log.close()
+        >>> table = summarize(log.path, by="team").to_table(columns=["calls", "cost_usd", "share"])
+        >>> plain = Console(force_terminal=False)  # stdout without colour codes
+        >>> print_table(table, plain)  # doctest: +NORMALIZE_WHITESPACE
+        LLM spend by team
+        ┏━━━━━━━━┳━━━━━━━┳━━━━━━━━━┳━━━━━━━━┓
+        ┃ team   ┃ calls ┃    cost ┃  share ┃
+        ┡━━━━━━━━╇━━━━━━━╇━━━━━━━━━╇━━━━━━━━┩
+        │ search │     2 │  $0.009 │  66.7% │
+        │ ads    │     1 │ $0.0045 │  33.3% │
+        ├────────┼───────┼─────────┼────────┤
+        │ TOTAL  │     3 │ $0.0135 │ 100.0% │
+        └────────┴───────┴─────────┴────────┘
     """
     from rich.console import Console
     from rich.measure import Measurement
@@ -323,8 +341,26 @@ def print_report(
         top: Fold all but the ``top`` costliest rows into ``(other)`` (reports only).
 
     Example:
+        >>> import tempfile
+        >>> from rich.console import Console
         >>> from llmfinops.reports import summarize, print_report
-        >>> print_report(summarize("llmfinops_calls.jsonl", by=("team", "model")))  # doctest: +SKIP
+        >>> from llmfinops.sinks import JSONLSink
+        >>> from llmfinops.testing import make_record
+        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
+        >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
+        >>> log.close()
+        >>> report = summarize(log.path, by=("team", "model"))
+        >>> plain = Console(force_terminal=False)  # stdout without colour codes
+        >>> print_report(report, plain, columns=["calls", "cost_usd"])  # doctest: +NORMALIZE_WHITESPACE
+        LLM spend by team, model
+        ┏━━━━━━━━┳━━━━━━━━┳━━━━━━━┳━━━━━━━━━┓
+        ┃ team   ┃ model  ┃ calls ┃    cost ┃
+        ┡━━━━━━━━╇━━━━━━━━╇━━━━━━━╇━━━━━━━━━┩
+        │ search │ gpt-4o │     2 │  $0.009 │
+        │ ads    │ gpt-4o │     1 │ $0.0045 │
+        ├────────┼────────┼───────┼─────────┤
+        │ TOTAL  │        │     3 │ $0.0135 │
+        └────────┴────────┴───────┴─────────┘
     """
     from rich.console import Console
 

@@ -217,10 +217,16 @@ def what_if(
             outside [0, 1].
 
     Example:
-        >>> w = what_if("calls.jsonl", Scenario(model="claude-haiku-4-5"), since="2026-10-01",
-        ...             until="2026-11-01")  # doctest: +SKIP
-        >>> w.total.change_usd  # doctest: +SKIP
-        Decimal('-1523.402')
+        >>> import tempfile
+        >>> from llmfinops.sinks import JSONLSink
+        >>> from llmfinops.testing import make_record
+        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
+        >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])  # gpt-4o
+        >>> log.close()
+        >>> w = what_if(log.path, Scenario(model="claude-haiku-4-5"), since="2026-11-01",
+        ...             until="2026-12-01")
+        >>> round(w.total.change_usd, 4), f"{w.total.change_pct:.0%}"
+        (Decimal('-0.0075'), '-56%')
     """
     dims = parse_dimensions(by)
     base = price_table or default_price_table()
