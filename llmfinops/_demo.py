@@ -120,8 +120,16 @@ def _google_client(t: _Traffic) -> Any:
 def run_demo(out: Path, *, seed: int = 7, echo: Callable[[str], None] = print) -> Path:
     """Simulate a week of traffic and write the records to ``out`` (replaced). Returns ``out``.
 
+    It configures llmfinops globally (a sink for ``out``, a fake clock) and leaves that in force;
+    :func:`main` restores the defaults afterwards.
+
     Example:
-        >>> run_demo(Path("/tmp/llmfinops-demo/calls.jsonl"), echo=lambda s: None)  # doctest: +SKIP
+        >>> import tempfile
+        >>> out = run_demo(Path(tempfile.mkdtemp(), "calls.jsonl"), echo=lambda s: None)
+        >>> llmfinops.reset_defaults()  # undo the demo configuration
+        >>> from llmfinops.reports import summarize
+        >>> sorted(row.key[0] for row in summarize(out, by="team").rows)
+        ['research', 'search', 'support']
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
@@ -205,7 +213,9 @@ def run_demo(out: Path, *, seed: int = 7, echo: Callable[[str], None] = print) -
         f"Simulated {calls} calls over {DAYS} days through the real openai, anthropic and google-genai "
         "clients (offline mock transports)."
     )
-    echo(f"Records: {out} ({sum(1 for _ in out.open())} lines)")
+    with out.open("rb") as fh:
+        lines = sum(1 for _ in fh)
+    echo(f"Records: {out} ({lines} lines)")
     return out
 
 
@@ -213,7 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``llmfinops demo``.
 
     Example:
-        >>> main(["--out", "/tmp/llmfinops-demo/calls.jsonl"])  # doctest: +SKIP
+        >>> import tempfile  # doctest: +SKIP
+        >>> main(["--out", str(Path(tempfile.mkdtemp(), "calls.jsonl"))])  # doctest: +SKIP +ELLIPSIS
+        Simulated ... calls over 7 days through the real openai, anthropic and google-genai clients ...
+        Records: ...calls.jsonl (... lines)
+        LLM spend by team, feature, model...
         0
     """
     parser = argparse.ArgumentParser(prog="llmfinops demo", description=__doc__.splitlines()[0])
