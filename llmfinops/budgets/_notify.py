@@ -6,7 +6,14 @@ processes) and, to skip a round trip per refused call, in a process-local cache.
 
 from __future__ import annotations
 
-__all__: list[str] = []  # nothing public: private helpers of the hooks in _enforce.py
+# Private helpers of the hooks in _enforce.py (the names it imports).
+__all__ = [
+    "_alert",
+    "_emit",
+    "_marks",
+    "_store_failed",
+    "_thresholds",
+]
 
 from llmfinops._config import get_config
 from llmfinops._internal import handle_internal_errors, logger, warn_once

@@ -7,7 +7,19 @@ process) and store slots. Plans are cached by the targets they were built from.
 
 from __future__ import annotations
 
-__all__: list[str] = []  # nothing public: private helpers of the hooks in _enforce.py
+# Private helpers of the hooks in _enforce.py (the names it imports).
+__all__ = [
+    "_Hold",
+    "_Plan",
+    "_Refused",
+    "_Slot",
+    "_Target",
+    "_blame",
+    "_lines",
+    "_plan",
+    "_plans",
+    "_targets",
+]
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
