@@ -6,6 +6,8 @@ the 200k price tier) or keeps only the last one (AFC: undercounts). So we patch 
 ``BaseApiClient`` *instance* behind the client: ``request`` / ``request_streamed`` /
 ``async_request`` / ``async_request_streamed`` see every request with its body and path, and
 ``_request_once`` / ``_async_request_once`` see every attempt of the SDK's tenacity retry loop.
+``download_file`` / ``async_download_file`` pass a finished batch job's results file through
+``_google_files``, which records its billed lines.
 
 Each request is one *hop*: its usage is read from the raw body and priced on its own
 (:meth:`CallState.add_hop`). The SDK-call boundary is a :class:`Scope` that ``google.py`` opens
@@ -39,6 +41,7 @@ from llmfinops.usage import Usage
 # The patched methods read the route cache, the scope and the response readers as globals of this
 # module (one lookup each; ``_ROUTES`` is the same dict there and here, mutated in place, never rebound).
 from . import _google_resources as resources
+from ._google_files import TeeDestination, batch_results_for, is_stream, read_download
 from ._google_response import (
     _astream_hop,
     _embed_usage,
@@ -84,6 +87,8 @@ class GoogleHttp:
         "async_request_streamed",
         "_request_once",
         "_async_request_once",
+        "download_file",
+        "async_download_file",
     )
 
     def __init__(self, api: Any, runtime: ClientRuntime, owner: Any) -> None:
@@ -99,6 +104,8 @@ class GoogleHttp:
         # the same, for the per-attempt wrappers (installed only when the SDK has the method)
         self._once: Callable[..., Any] = self.o_once or _missing
         self._aonce: Callable[..., Any] = self.o_aonce or _missing
+        self.o_download: Callable[..., Any] | None = getattr(api, "download_file", None)
+        self.o_adownload: Callable[..., Any] | None = getattr(api, "async_download_file", None)
 
     def install(self) -> Callable[[], None]:
         """Patch the API client instance; return the undo function."""
@@ -111,6 +118,10 @@ class GoogleHttp:
             api._request_once = self.request_once
         if self.o_aonce is not None:
             api._async_request_once = self.async_request_once
+        if self.o_download is not None:
+            api.download_file = self.download_file
+        if self.o_adownload is not None:
+            api.async_download_file = self.async_download_file
         api._llmfinops_http = self
 
         def undo() -> None:
@@ -315,6 +326,41 @@ class GoogleHttp:
         except Exception as exc:
             _note_failed(state, exc)
             raise
+
+    # -- files: batch results ----------------------------------------------------------------
+    def download_file(self, path: Any, *args: Any, **kwargs: Any) -> Any:
+        """Patched ``BaseApiClient.download_file``: a batch job's results file is recorded as it is read."""
+        download: Callable[..., Any] = self.o_download or _missing
+        reader = batch_results_for(self.runtime, path)
+        if reader is None:
+            return download(path, *args, **kwargs)
+        destination = kwargs.get("destination")
+        if is_stream(destination):
+            kwargs["destination"] = TeeDestination(destination, reader)
+        try:
+            data = download(path, *args, **kwargs)
+        except BaseException:
+            reader.abort()
+            raise
+        read_download(reader, data, destination)
+        return data
+
+    async def async_download_file(self, path: Any, *args: Any, **kwargs: Any) -> Any:
+        """Patched ``BaseApiClient.async_download_file`` (see :meth:`download_file`)."""
+        download: Callable[..., Any] = self.o_adownload or _missing
+        reader = batch_results_for(self.runtime, path)
+        if reader is None:
+            return await download(path, *args, **kwargs)
+        destination = kwargs.get("destination")
+        if is_stream(destination):
+            kwargs["destination"] = TeeDestination(destination, reader)
+        try:
+            data = await download(path, *args, **kwargs)
+        except BaseException:
+            reader.abort()
+            raise
+        read_download(reader, data, destination)
+        return data
 
     # -- streaming ---------------------------------------------------------------------------
     def request_streamed(

@@ -10,12 +10,28 @@ What is charged when (docs/providers/google.md has the sources and the UNVERIFIE
 * ``caches.delete``: a zero-cost record; storage already charged is not refunded.
 * ``caches.get`` / ``caches.list``: free, not recorded; they teach us sizes and expiries.
 * ``batches.get`` / ``batches.list``: free themselves; the first time a finished job with
-  inlined responses is seen, one record per response is written at the ``batch`` tier.
+  inlined responses is seen, one record per response is written at the ``batch`` tier. A
+  finished job whose results went to a file registers that file: when it is downloaded through
+  the wrapped client (``files.download``), one record per billed line, at the ``batch`` tier.
 """
 
 from __future__ import annotations
 
-__all__ = ["CacheInfo", "cache_key", "known_cache", "observe_passive", "on_cache_response", "parse_time"]
+# The underscored names are for _google_files (batch results files).
+__all__ = [
+    "CacheInfo",
+    "_BatchFile",
+    "_batch_files",
+    "_expect_file",
+    "_lock",
+    "_record_result",
+    "cache_key",
+    "file_key",
+    "known_cache",
+    "observe_passive",
+    "on_cache_response",
+    "parse_time",
+]
 
 import json
 import threading
@@ -26,9 +42,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from llmfinops._config import get_config
-from llmfinops._internal import warn_once
 from llmfinops._recorder import CallState
-from llmfinops.exceptions import UsageExtractionFailedWarning
 from llmfinops.pricing import Cost
 from llmfinops.usage import Usage
 
@@ -66,8 +80,18 @@ class CacheInfo:
     expire: datetime | None
 
 
+@dataclass(slots=True)
+class _BatchFile:
+    """A finished batch job whose results are in a file (not downloaded through us yet)."""
+
+    job: str
+    model: str
+    when: datetime | None
+
+
 _caches: OrderedDict[str, CacheInfo] = OrderedDict()
 _batches_seen: OrderedDict[str, None] = OrderedDict()
+_batch_files: OrderedDict[str, _BatchFile] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -102,6 +126,23 @@ def _first_time_batch(name: str) -> bool:
         while len(_batches_seen) > _MAX_ENTRIES:
             _batches_seen.popitem(last=False)
         return True
+
+
+def file_key(name: str) -> str:
+    """Registry key of a Files API file: ``files/<id>``, from a file name or a download path.
+
+    Example:
+        >>> file_key("files/batch-7x1:download?alt=media"), file_key("batch-7x1")
+        ('files/batch-7x1', 'files/batch-7x1')
+    """
+    return "files/" + name.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+def _expect_file(key: str, info: _BatchFile) -> None:
+    with _lock:
+        _batch_files[key] = info
+        while len(_batch_files) > _MAX_ENTRIES:
+            _batch_files.popitem(last=False)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -262,16 +303,11 @@ def _record_batch(runtime: ClientRuntime, job: dict[str, Any]) -> None:
         )
         if items:
             break
+    to_file = None
     if not items:
         to_file = _dig(meta, "output", "responsesFile") or _dig(job, "response", "responsesFile")
-        if to_file and _first_time_batch(name):
-            warn_once(
-                UsageExtractionFailedWarning,
-                "google-batch-file",
-                f"llmfinops: batch job {name} wrote its results to a file; requests of file-based "
-                "batches are not metered (see docs/providers/google.md)",
-            )
-        return
+        if not isinstance(to_file, str) or not to_file:
+            return
     if not _first_time_batch(name):
         return
     model = model_from_resource(str(meta.get("model") or ""))
@@ -281,29 +317,44 @@ def _record_batch(runtime: ClientRuntime, job: dict[str, Any]) -> None:
         or parse_time(meta.get("updateTime"))
         or parse_time(meta.get("createTime"))
     )
+    if to_file is not None:  # recorded when the file is downloaded through a wrapped client
+        _expect_file(file_key(to_file), _BatchFile(job=name, model=model, when=when))
+        return
     for item in items:
         resp = item.get("response") if isinstance(item, dict) else None
-        raw = resp.get("usageMetadata") if isinstance(resp, dict) else None
-        if not isinstance(resp, dict) or not isinstance(raw, dict):
-            continue  # a failed request of the batch: not billed
-        embed = "embedding" in resp or "embeddings" in resp
-        state = CallState(
-            runtime,
-            endpoint="batches",
-            operation="embeddings" if embed else "generate_content",
-            model=model,
-        )
-        if when is not None:
-            state.timestamp = when
-        usage = usage_from_raw(raw, None)
-        usage.service_tier = "batch"
-        state.add_hop(usage)
-        mv, rid = resp.get("modelVersion"), resp.get("responseId")
-        state.response_model = mv if isinstance(mv, str) else None
-        state.request_id = rid if isinstance(rid, str) else None
-        tags = {**state.tag_snapshot, "batch_job": name}
         key = _dig(item, "metadata", "key")
-        if isinstance(key, str):
-            tags["batch_request_key"] = key
-        state.tag_snapshot = tags
-        state.finish()
+        _record_result(runtime, name, model, when, resp, key if isinstance(key, str) else None)
+
+
+def _record_result(
+    runtime: ClientRuntime,
+    job: str,
+    model: str,
+    when: datetime | None,
+    resp: Any,
+    key: str | None,
+) -> None:
+    """One record for one response of a finished batch job, at the batch tier (nothing if unbilled)."""
+    raw = resp.get("usageMetadata") if isinstance(resp, dict) else None
+    if not isinstance(resp, dict) or not isinstance(raw, dict):
+        return  # a failed request of the batch: not billed
+    embed = "embedding" in resp or "embeddings" in resp
+    state = CallState(
+        runtime,
+        endpoint="batches",
+        operation="embeddings" if embed else "generate_content",
+        model=model,
+    )
+    if when is not None:
+        state.timestamp = when
+    usage = usage_from_raw(raw, None)
+    usage.service_tier = "batch"
+    state.add_hop(usage)
+    mv, rid = resp.get("modelVersion"), resp.get("responseId")
+    state.response_model = mv if isinstance(mv, str) else None
+    state.request_id = rid if isinstance(rid, str) else None
+    tags = {**state.tag_snapshot, "batch_job": job}
+    if key is not None:
+        tags["batch_request_key"] = key
+    state.tag_snapshot = tags
+    state.finish()

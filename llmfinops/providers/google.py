@@ -23,6 +23,8 @@ One record per SDK call, written to the sinks:
 * ``caches.create`` / ``update`` / ``delete``: creation and storage of explicit caches.
 * ``batches.get`` / ``batches.list``: a finished job's inlined responses, one record each, at
   the ``batch`` tier, the first time the job is seen in this process.
+* ``files.download`` of a finished job's results file (seen by ``batches.get``/``list`` first):
+  one record per billed line, at the ``batch`` tier, once the download completes.
 
 Usage semantics owned here: ``prompt_token_count`` includes the cached part; thoughts are
 billed as output on top of ``candidates_token_count``; a stream chunk's usage is a running

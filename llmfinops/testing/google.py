@@ -18,6 +18,7 @@ from __future__ import annotations
 __all__ = [
     "GoogleMock",
     "batch_job",
+    "batch_results_file",
     "cached_content",
     "count_tokens_response",
     "embed_content_response",
@@ -256,6 +257,18 @@ def batch_job(
     return {"name": name, "metadata": meta, "done": state != "BATCH_STATE_RUNNING"}
 
 
+def batch_results_file(responses: Sequence[dict[str, Any] | None]) -> bytes:
+    """A batch job's results file (JSONL): ``{"key": "request-N", "response": ...}`` per line.
+
+    A ``None`` gives an ``error`` line instead (a request that failed inside the batch: not billed).
+    """
+    failed = {"error": error_body(400)["error"]}
+    lines = [
+        {"key": f"request-{n}", **({"response": r} if r else failed)} for n, r in enumerate(responses, 1)
+    ]
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
 def error_body(status: int, message: str | None = None) -> dict[str, Any]:
     """A Google API error body (``{"error": {"code", "message", "status"}}``)."""
     return {
@@ -299,6 +312,7 @@ class GoogleMock:
         received: How many requests arrived (kept or not).
         caches: Cached contents by name (create/update/delete/get keep it current).
         batches: Batch jobs served by ``GET batches/<id>`` (``batch_job(...)`` values).
+        files: File contents served by ``files/<id>:download`` (e.g. ``batch_results_file(...)``).
     """
 
     def __init__(
@@ -340,6 +354,7 @@ class GoogleMock:
         self.received = 0
         self.caches: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, bytes] = {}
         self.cache_tokens = cache_tokens
 
     # -- helpers -----------------------------------------------------------------------------
@@ -458,6 +473,13 @@ class GoogleMock:
                 else ""
             )
             return self._cache(request.method, name, body)
+        if verb == "download" and "/files/" in head:
+            import httpx2
+
+            data = self.files.get("files/" + head.rsplit("/files/", 1)[-1])
+            if data is None:
+                return json_response(404, error_body(404, f"File not found: {head}"))
+            return httpx2.Response(200, content=data, headers={"content-type": "application/octet-stream"})
         if "/batches/" in path and request.method == "GET":
             name = "batches/" + path.rsplit("/batches/", 1)[-1]
             job = self.batches.get(name)

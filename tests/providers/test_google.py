@@ -34,6 +34,7 @@ from llmfinops.testing._sse import sse_body
 from llmfinops.testing.google import (
     GoogleMock,
     batch_job,
+    batch_results_file,
     cached_content,
     generate_content_response,
     google_client,
@@ -998,14 +999,101 @@ class TestBatches:
             client.batches.get(name="batches/job0002")
         assert recs == []
 
-    def test_file_based_results_warn_once(self) -> None:
-        """Results written to a file cannot be metered from batches.get: say so."""
+    def _file_job(self, n: int) -> tuple[GoogleMock, str]:
+        """A finished job whose three results (the second one failed) are in ``files/batch-out<n>``."""
         mock = GoogleMock()
-        mock.batches["batches/job0003"] = batch_job(name="batches/job0003", responses_file="files/out-1")
+        name, file = f"batches/filejob{n}", f"files/batch-out{n}"
+        mock.batches[name] = batch_job(
+            name=name,
+            model="models/gemini-2.5-pro",
+            end_time=datetime(2026, 11, 2, 3, 0, tzinfo=UTC),
+            responses_file=file,
+        )
+        mock.files[file] = batch_results_file(
+            [
+                pro_response(prompt_tokens=10_000, candidates_tokens=1_000, response_id="f1"),
+                None,
+                pro_response(
+                    prompt_tokens=20_000, candidates_tokens=500, thoughts_tokens=500, response_id="f3"
+                ),
+            ]
+        )
+        return mock, name
+
+    def _assert_file_records(self, recs: list[CallRecord], job: str) -> None:
+        first, second = recs
+        assert all(r.service_tier == "batch" and r.endpoint == "batches" for r in recs)
+        assert first.cost_usd == (10_000 * PRO_IN + 1_000 * PRO_OUT) / M / 2
+        assert second.cost_usd == (20_000 * PRO_IN + 1_000 * PRO_OUT) / M / 2
+        assert first.timestamp == datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
+        assert (first.request_id, second.request_id) == ("f1", "f3")
+        assert [r.tags for r in recs] == [
+            {"batch_job": job, "batch_request_key": "request-1"},
+            {"batch_job": job, "batch_request_key": "request-3"},
+        ]
+
+    def test_file_results_are_recorded_when_downloaded(self) -> None:
+        """A job whose results went to a file: one record per billed line of its download, once."""
+        mock, name = self._file_job(1)
         client = wrapped(mock)
-        with capture_records() as recs, pytest.warns(UsageExtractionFailedWarning, match="file-based"):
-            client.batches.get(name="batches/job0003")
+        with capture_records() as recs:
+            job = client.batches.get(name=name)
+            assert recs == []  # nothing billed is known until the file is read
+            data = client.files.download(file=job.dest.file_name)
+            again = client.files.download(file=job.dest.file_name)  # read twice: recorded once
+        assert data == again == mock.files["files/batch-out1"]  # the caller gets the file unchanged
+        self._assert_file_records(recs, name)
+
+    def test_download_to_a_path_or_a_stream(self, tmp_path: Any) -> None:
+        """Results downloaded to a file path or into a writable stream are recorded the same way."""
+        import io
+
+        for n, destination in ((2, tmp_path / "results.jsonl"), (3, io.BytesIO())):
+            mock, name = self._file_job(n)
+            client = wrapped(mock)
+            with capture_records() as recs:
+                client.batches.get(name=name)
+                assert client.files.download(file=f"files/batch-out{n}", destination=destination) is None
+            written = (
+                destination.read_bytes()
+                if isinstance(destination, type(tmp_path))
+                else destination.getvalue()
+            )
+            assert written == mock.files[f"files/batch-out{n}"]
+            self._assert_file_records(recs, name)
+
+    async def test_async_download(self) -> None:
+        """client.aio.files.download records the results too."""
+        mock, name = self._file_job(4)
+        client = wrapped(mock)
+        with capture_records() as recs:
+            await client.aio.batches.get(name=name)
+            await client.aio.files.download(file="files/batch-out4")
+        self._assert_file_records(recs, name)
+
+    def test_failed_download_records_nothing_and_a_retry_does(self) -> None:
+        """A download that fails records nothing; the next successful one records the results."""
+        mock, name = self._file_job(5)
+        content = mock.files.pop("files/batch-out5")
+        client = wrapped(mock)
+        with capture_records() as recs:
+            client.batches.get(name=name)
+            with pytest.raises(errors.ClientError):
+                client.files.download(file="files/batch-out5")
+            assert recs == []
+            mock.files["files/batch-out5"] = content
+            client.files.download(file="files/batch-out5")
+        self._assert_file_records(recs, name)
+
+    def test_other_files_pass_through(self) -> None:
+        """A file this process never saw as a job's results is not read or recorded."""
+        mock, name = self._file_job(6)
+        client = wrapped(mock)
+        with capture_records() as recs:
+            data = client.files.download(file="files/batch-out6")  # no batches.get before
+            client.batches.get(name=name)
         assert recs == []
+        assert data == mock.files["files/batch-out6"]
 
     async def test_async_batch_get(self) -> None:
         """client.aio.batches.get records the results too."""
