@@ -3,31 +3,53 @@
 A finished batch job whose results went to a file (``output.responsesFile``) is registered when
 ``batches.get``/``batches.list`` first shows it finished (``_google_resources``). Downloading that
 file through the wrapped client (``client.files.download(file=...)``, sync or ``aio``, to memory,
-to a path or to a writable stream) reads it as it passes and writes one record per billed line,
-at the ``batch`` tier, once the download completes. A download that fails records nothing and
-leaves the file registered for the next one. Files this process never saw as a job's results are
-passed through untouched.
+to a path or to a writable stream) reads it as it passes: one record per billed line, at the
+``batch`` tier, written as the line arrives. Each line is recorded once per process: a download
+that fails half-way has recorded the lines it read, and the next download of the file records
+the rest (lines are counted in file order); downloads running at the same time share the lines
+between them. Files this process never saw as a job's results pass through untouched.
+
+Memory stays constant (the current line only) and a line is never parsed whole: its usage block,
+model version, response id and request key are located and decoded alone, as the live path reads
+response bodies (``_google_usage``).
 """
 
 from __future__ import annotations
 
-__all__ = ["BatchResults", "TeeDestination", "batch_results_for", "is_stream", "read_download"]
+__all__ = [
+    "BatchResults",
+    "FileDestination",
+    "TeeDestination",
+    "batch_results_for",
+    "download_done",
+    "download_failed",
+    "is_stream",
+    "tee_destination",
+]
 
 import json
 import os
-from typing import Any
+import re
+from typing import IO, Any
 
-from llmfinops._internal import logger, report_internal
+from llmfinops._internal import logger, report_internal, warn_once
 from llmfinops._recorder import ClientRuntime
+from llmfinops.exceptions import UsageExtractionFailedWarning
 
-from ._google_resources import _batch_files, _BatchFile, _expect_file, _lock, _record_result, file_key
+from ._google_resources import _batch_files, _BatchFile, _lock, _record_result, file_key
+from ._google_usage import scan_key, scan_meta, scan_usage
+
+_USAGE_KEY = '"usageMetadata"'
+# "response" as an object key (a string value is never followed by ":")
+_RESPONSE_KEY = re.compile(r'"response"[ \t\r\n]*:')
+_KEY = '"key"'
+_TOKEN_COUNT = re.compile(r'"tokenCount"[ \t\r\n]*:[ \t\r\n]*"?([0-9]+)"?')
 
 
 def batch_results_for(runtime: ClientRuntime, path: Any) -> BatchResults | None:
     """A reader for the download of ``path`` if it is the results file of a finished batch job seen here.
 
-    The file is taken off the registry (each results file is recorded once per process); a
-    download that fails puts it back (:meth:`BatchResults.abort`). Never raises.
+    ``None`` for any other download, and once the file has been read whole. Never raises.
 
     Example:
         >>> from llmfinops._recorder import ClientRuntime
@@ -38,97 +60,146 @@ def batch_results_for(runtime: ClientRuntime, path: Any) -> BatchResults | None:
         return None
     try:
         key = file_key(path)
-        with _lock:
-            info = _batch_files.pop(key, None)
+        info = _batch_files.get(key)
     except Exception:
         report_internal("google.batch_file")
         return None
     return BatchResults(runtime, key, info) if info is not None else None
 
 
-class BatchResults:
-    r"""The results file of a batch job, read as its download passes: one record per billed line.
+def _line_key(text: str, response_at: int) -> str | None:
+    """The request key of a results line: ``key`` (or ``metadata.key``) before the response."""
+    head = text if response_at < 0 else text[:response_at]
+    if _KEY in head:
+        value = scan_key(head, _KEY)
+        return value if isinstance(value, str) else None
+    if response_at >= 0 and _KEY in text:  # written after the response: rare, read the whole line
+        try:
+            item = json.loads(text)
+        except ValueError:
+            return None
+        key = item.get("key") if isinstance(item, dict) else None
+        return key if isinstance(key, str) else None
+    return None
 
-    Lines are ``{"key": ..., "response": {GenerateContentResponse}}`` (or a bare response; a line
-    with an ``error`` is an unbilled request). Records are written when the whole file has been
-    read (:meth:`close`), so a download that fails half-way records nothing and can be retried.
+
+class BatchResults:
+    r"""The results file of one batch job, read as its download passes: one record per billed line.
+
+    Lines are ``{"key": ..., "response": {GenerateContentResponse}}`` (or the response alone; an
+    embedding result carries ``tokenCount``); a line with an ``error`` is an unbilled request.
 
     Example:
         >>> from llmfinops._recorder import ClientRuntime
-        >>> job = _BatchFile("batches/1", "gemini-2.5-flash", None)
+        >>> from llmfinops.providers._google_resources import _BatchFile
+        >>> job = _BatchFile("batches/1", "gemini-2.5-flash", None, {})
         >>> reader = BatchResults(ClientRuntime("google"), "files/batch-1", job)
         >>> usage = b'{"usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 2}}'
         >>> reader.feed(b'{"key": "a", "response": ' + usage + b'}\n{"key": "b", "er')
         >>> reader.feed(b'ror": {"code": 400}}\n')
-        >>> reader.billed
-        1
+        >>> (reader.lines, reader.recorded)
+        (2, 1)
     """
 
     def __init__(self, runtime: ClientRuntime, key: str, info: _BatchFile) -> None:
         self.runtime = runtime
         self.key = key
         self.info = info
-        self._rest = b""
-        self._results: list[tuple[dict[str, Any], str | None]] = []
+        self._parts: list[bytes] = []
+        self.lines = 0
+        """Lines read so far (their index in the file)."""
+        self.recorded = 0
+        """Lines this reader recorded (those an earlier download recorded are skipped)."""
+        self.unreported = 0
         self.bad_lines = 0
 
-    @property
-    def billed(self) -> int:
-        """Lines read so far that carry usage (the records :meth:`close` will write)."""
-        return len(self._results)
-
     def feed(self, chunk: bytes) -> None:
-        """Read the next bytes of the file."""
-        data = self._rest + chunk if self._rest else chunk
-        lines = data.split(b"\n")
-        self._rest = lines.pop()
-        for line in lines:
+        """Read the next bytes of the file (records each line it completes)."""
+        start = 0
+        find = chunk.find
+        while (end := find(b"\n", start)) >= 0:
+            if self._parts:
+                self._parts.append(chunk[start:end])
+                line = b"".join(self._parts)
+                self._parts = []
+            else:
+                line = chunk[start:end]
             self._line(line)
+            start = end + 1
+        if start < len(chunk):
+            self._parts.append(chunk[start:])
+
+    def _claim(self, index: int) -> bool:
+        """Whether line ``index`` is this reader's to record (no download recorded it yet)."""
+        info = self.info
+        with _lock:
+            if index < info.claimed:
+                return False
+            info.claimed = index + 1
+            return True
 
     def _line(self, line: bytes) -> None:
-        if not line.strip():
+        index = self.lines
+        self.lines += 1
+        text = line.decode("utf-8", "replace").strip()
+        if not text or not self._claim(index):
             return
         try:
-            item = json.loads(line)
-        except ValueError:
-            self.bad_lines += 1
-            return
-        if not isinstance(item, dict):
-            self.bad_lines += 1
-            return
-        resp = item.get("response")
-        if resp is None and "usageMetadata" in item:
-            resp = item  # a line that is the response itself
-        if isinstance(resp, dict) and isinstance(resp.get("usageMetadata"), dict):
-            # keep only what the record needs, not the generated text
-            kept = {k: resp[k] for k in ("usageMetadata", "modelVersion", "responseId") if k in resp}
-            if "embedding" in resp or "embeddings" in resp:
-                kept["embedding"] = True
-            key = item.get("key")
-            self._results.append((kept, key if isinstance(key, str) else None))
+            self._record(text)
+        except Exception:
+            report_internal("google.batch_file")
+
+    def _record(self, text: str) -> None:
+        m_response = _RESPONSE_KEY.search(text)
+        response_at = m_response.start() if m_response is not None else -1
+        at = text.rfind(_USAGE_KEY)
+        resp: dict[str, Any] | None = None
+        if at >= 0:
+            usage = scan_usage(text, at)
+            if isinstance(usage, dict):
+                model_version, response_id = scan_meta(text)
+                resp = {"usageMetadata": usage, "modelVersion": model_version, "responseId": response_id}
+        elif (m := _TOKEN_COUNT.search(text)) is not None:  # an embedding result: all input tokens
+            resp = {"tokenCount": int(m.group(1))}
+        if resp is None:
+            if not text.startswith("{") or not text.endswith("}"):
+                self.bad_lines += 1
+            elif response_at >= 0 and '"error"' not in text:
+                self.unreported += 1  # a response without usage: billed, but we cannot say how much
+            return  # an error line: the request failed inside the batch, not billed
+        info = self.info
+        if _record_result(
+            self.runtime, info.job, info.model, info.when, resp, _line_key(text, response_at), info.tags
+        ):
+            self.recorded += 1
 
     def close(self) -> None:
-        """The download completed: write the records."""
-        if self._rest:
-            self._line(self._rest)
-            self._rest = b""
-        info = self.info
-        for resp, key in self._results:
-            _record_result(self.runtime, info.job, info.model, info.when, resp, key)
+        """The download completed: read a last line without newline, and retire the file."""
+        if self._parts:
+            line = b"".join(self._parts)
+            self._parts = []
+            self._line(line)
+        with _lock:
+            if _batch_files.get(self.key) is self.info:
+                del _batch_files[self.key]  # read whole: later downloads pass through
         if self.bad_lines:
             logger.warning(
-                "llmfinops: %d line(s) of %s (results of %s) were not JSON objects; not recorded",
+                "llmfinops: %d line(s) of %s (results of %s) are not JSON objects; not recorded",
                 self.bad_lines,
                 self.key,
-                info.job,
+                self.info.job,
             )
-        self._results = []
+        if self.unreported:
+            warn_once(
+                UsageExtractionFailedWarning,
+                f"google-batch-nousage:{self.key}",
+                f"llmfinops: {self.unreported} response(s) in {self.key} (results of {self.info.job}) "
+                "report no usage; they are not recorded",
+            )
 
     def abort(self) -> None:
-        """The download failed: nothing is recorded, and the next download of the file will be."""
-        self._results = []
-        self._rest = b""
-        _expect_file(self.key, self.info)
+        """The download failed: drop the partial line (the lines read stay recorded)."""
+        self._parts = []
 
 
 def is_stream(destination: Any) -> bool:
@@ -155,13 +226,14 @@ class TeeDestination:
     Example:
         >>> import io
         >>> from llmfinops._recorder import ClientRuntime
+        >>> from llmfinops.providers._google_resources import _BatchFile
         >>> out = io.BytesIO()
-        >>> job = _BatchFile("batches/b", "gemini-2.5-flash", None)
+        >>> job = _BatchFile("batches/b", "gemini-2.5-flash", None, {})
         >>> reader = BatchResults(ClientRuntime("google"), "files/b", job)
         >>> TeeDestination(out, reader).write(b'{"key": "k", "error": {"code": 400}}\n')
         37
-        >>> (out.getvalue()[:8], reader.billed)
-        (b'{"key": ', 0)
+        >>> (out.getvalue()[:8], reader.lines, reader.recorded)
+        (b'{"key": ', 1, 0)
     """
 
     def __init__(self, destination: Any, reader: BatchResults) -> None:
@@ -177,20 +249,81 @@ class TeeDestination:
         return self.destination.write(chunk)
 
 
-def read_download(reader: BatchResults, data: Any, destination: Any) -> None:
-    """After a completed download: feed what the reader has not seen yet, then write the records.
+class FileDestination(TeeDestination):
+    r"""A path given as the download destination: written as the SDK would, and fed to the reader.
 
-    ``data`` is what ``download_file`` returned (the bytes, when there was no destination); a
-    path destination is read back from disk; a stream destination was fed as it was written.
-    Never raises.
+    The file is opened (``"wb"``) at the first chunk, as the SDK opens it only once the response
+    is known to be good; :meth:`finish` closes it (and creates it empty if nothing came).
+
+    Example:
+        >>> import os, tempfile
+        >>> from llmfinops._recorder import ClientRuntime
+        >>> from llmfinops.providers._google_resources import _BatchFile
+        >>> path = os.path.join(tempfile.mkdtemp(), "results.jsonl")
+        >>> job = _BatchFile("batches/c", "gemini-2.5-flash", None, {})
+        >>> dest = FileDestination(path, BatchResults(ClientRuntime("google"), "files/c", job))
+        >>> dest.write(b"\n"), dest.finish(completed=True), os.path.getsize(path)
+        (1, None, 1)
     """
+
+    def __init__(self, path: str | os.PathLike[str], reader: BatchResults) -> None:
+        super().__init__(None, reader)
+        self.path = path
+
+    def write(self, chunk: Any) -> Any:
+        """Feed ``chunk`` to the reader and write it to the file (opened on the first chunk)."""
+        if self.destination is None:
+            self.destination = open(self.path, "wb")  # noqa: SIM115 - closed by finish()
+        return super().write(chunk)
+
+    def finish(self, *, completed: bool) -> None:
+        """Close the file; a completed download that sent nothing leaves an empty file, as the SDK does."""
+        fh: IO[bytes] | None = self.destination
+        if fh is None and completed:
+            fh = open(self.path, "wb")  # noqa: SIM115 - closed just below
+        if fh is not None:
+            fh.close()
+
+
+def tee_destination(kwargs: dict[str, Any], reader: BatchResults) -> FileDestination | None:
+    """Route ``kwargs["destination"]`` (a path or a stream) through the reader; the path's tee, if any.
+
+    Never raises: a destination that cannot be teed is left as it is (and the file is read from
+    the returned bytes only, i.e. not at all for it).
+    """
+    try:
+        destination = kwargs.get("destination")
+        if isinstance(destination, (str, os.PathLike)):
+            tee = FileDestination(destination, reader)
+            kwargs["destination"] = tee
+            return tee
+        if is_stream(destination):
+            kwargs["destination"] = TeeDestination(destination, reader)
+    except Exception:
+        report_internal("google.batch_file")
+    return None
+
+
+def download_done(reader: BatchResults, data: Any, file_tee: FileDestination | None) -> None:
+    """After a completed download: close the path's file, read returned bytes, finish the reader.
+
+    Closing the file raises what the SDK's own ``with open(...)`` would; the reading never raises.
+    """
+    if file_tee is not None:
+        file_tee.finish(completed=True)
     try:
         if isinstance(data, (bytes, bytearray)):
             reader.feed(bytes(data))
-        elif isinstance(destination, (str, os.PathLike)):
-            with open(destination, "rb") as fh:
-                while chunk := fh.read(1 << 20):
-                    reader.feed(chunk)
         reader.close()
     except Exception:
         report_internal("google.batch_file")
+
+
+def download_failed(reader: BatchResults, file_tee: FileDestination | None) -> None:
+    """After a failed download (the caller re-raises its error): close the file, drop the partial line."""
+    reader.abort()
+    if file_tee is not None:
+        try:
+            file_tee.finish(completed=False)
+        except Exception:
+            logger.debug("could not close a partly downloaded results file", exc_info=True)

@@ -41,7 +41,7 @@ from llmfinops.usage import Usage
 # The patched methods read the route cache, the scope and the response readers as globals of this
 # module (one lookup each; ``_ROUTES`` is the same dict there and here, mutated in place, never rebound).
 from . import _google_resources as resources
-from ._google_files import TeeDestination, batch_results_for, is_stream, read_download
+from ._google_files import batch_results_for, download_done, download_failed, tee_destination
 from ._google_response import (
     _astream_hop,
     _embed_usage,
@@ -334,15 +334,13 @@ class GoogleHttp:
         reader = batch_results_for(self.runtime, path)
         if reader is None:
             return download(path, *args, **kwargs)
-        destination = kwargs.get("destination")
-        if is_stream(destination):
-            kwargs["destination"] = TeeDestination(destination, reader)
+        file_tee = tee_destination(kwargs, reader)
         try:
             data = download(path, *args, **kwargs)
         except BaseException:
-            reader.abort()
+            download_failed(reader, file_tee)
             raise
-        read_download(reader, data, destination)
+        download_done(reader, data, file_tee)
         return data
 
     async def async_download_file(self, path: Any, *args: Any, **kwargs: Any) -> Any:
@@ -351,15 +349,13 @@ class GoogleHttp:
         reader = batch_results_for(self.runtime, path)
         if reader is None:
             return await download(path, *args, **kwargs)
-        destination = kwargs.get("destination")
-        if is_stream(destination):
-            kwargs["destination"] = TeeDestination(destination, reader)
+        file_tee = tee_destination(kwargs, reader)
         try:
             data = await download(path, *args, **kwargs)
         except BaseException:
-            reader.abort()
+            download_failed(reader, file_tee)
             raise
-        read_download(reader, data, destination)
+        download_done(reader, data, file_tee)
         return data
 
     # -- streaming ---------------------------------------------------------------------------

@@ -36,12 +36,14 @@ __all__ = [
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from llmfinops._config import get_config
+from llmfinops._context import current_tags
 from llmfinops._recorder import CallState
 from llmfinops.pricing import Cost
 from llmfinops.usage import Usage
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
 
 PROVIDER = "google"
 _MAX_ENTRIES = 10_000
+_MAX_JOBS = 100_000
+"""Finished batch jobs remembered (recorded once per process; a job seen again stays remembered)."""
 _ZERO = Decimal(0)
 _HOUR = Decimal(3600)
 _QUANTUM = Decimal("1e-12")
@@ -82,11 +86,15 @@ class CacheInfo:
 
 @dataclass(slots=True)
 class _BatchFile:
-    """A finished batch job whose results are in a file (not downloaded through us yet)."""
+    """A finished batch job whose results are in a file, not yet read whole through a wrapped client."""
 
     job: str
     model: str
     when: datetime | None
+    tags: Mapping[str, str]
+    """The attribution in force when the job was seen finished (as for inlined results)."""
+    claimed: int = 0
+    """Lines of the file recorded so far (in file order: a later download skips them)."""
 
 
 _caches: OrderedDict[str, CacheInfo] = OrderedDict()
@@ -121,9 +129,10 @@ def _forget(key: str) -> CacheInfo | None:
 def _first_time_batch(name: str) -> bool:
     with _lock:
         if name in _batches_seen:
+            _batches_seen.move_to_end(name)  # a job still being listed is not forgotten first
             return False
         _batches_seen[name] = None
-        while len(_batches_seen) > _MAX_ENTRIES:
+        while len(_batches_seen) > _MAX_JOBS:
             _batches_seen.popitem(last=False)
         return True
 
@@ -141,7 +150,7 @@ def file_key(name: str) -> str:
 def _expect_file(key: str, info: _BatchFile) -> None:
     with _lock:
         _batch_files[key] = info
-        while len(_batch_files) > _MAX_ENTRIES:
+        while len(_batch_files) > _MAX_JOBS:
             _batch_files.popitem(last=False)
 
 
@@ -318,7 +327,7 @@ def _record_batch(runtime: ClientRuntime, job: dict[str, Any]) -> None:
         or parse_time(meta.get("createTime"))
     )
     if to_file is not None:  # recorded when the file is downloaded through a wrapped client
-        _expect_file(file_key(to_file), _BatchFile(job=name, model=model, when=when))
+        _expect_file(file_key(to_file), _BatchFile(job=name, model=model, when=when, tags=current_tags()))
         return
     for item in items:
         resp = item.get("response") if isinstance(item, dict) else None
@@ -333,12 +342,28 @@ def _record_result(
     when: datetime | None,
     resp: Any,
     key: str | None,
-) -> None:
-    """One record for one response of a finished batch job, at the batch tier (nothing if unbilled)."""
-    raw = resp.get("usageMetadata") if isinstance(resp, dict) else None
-    if not isinstance(resp, dict) or not isinstance(raw, dict):
-        return  # a failed request of the batch: not billed
-    embed = "embedding" in resp or "embeddings" in resp
+    tags: Mapping[str, str] | None = None,
+) -> bool:
+    """One record for one response of a finished batch job, at the batch tier.
+
+    ``resp`` is a ``GenerateContentResponse`` (its ``usageMetadata``) or an embedding result
+    (``tokenCount``, all input). Returns whether it was billed (``False``: a failed request, or a
+    response that reports no usage). ``tags``: the attribution to use instead of the current one.
+    """
+    if not isinstance(resp, dict):
+        return False  # a failed request of the batch: not billed
+    raw = resp.get("usageMetadata")
+    if isinstance(raw, dict):
+        usage = usage_from_raw(raw, None)
+        embed = "embedding" in resp or "embeddings" in resp
+    else:
+        count = resp.get("tokenCount")  # an embedding result; int64 is a JSON string in proto JSON
+        if isinstance(count, str) and count.isdigit():
+            count = int(count)
+        if type(count) is not int:
+            return False
+        usage = Usage(input_tokens=count)
+        embed = True
     state = CallState(
         runtime,
         endpoint="batches",
@@ -347,14 +372,14 @@ def _record_result(
     )
     if when is not None:
         state.timestamp = when
-    usage = usage_from_raw(raw, None)
     usage.service_tier = "batch"
     state.add_hop(usage)
     mv, rid = resp.get("modelVersion"), resp.get("responseId")
     state.response_model = mv if isinstance(mv, str) else None
     state.request_id = rid if isinstance(rid, str) else None
-    tags = {**state.tag_snapshot, "batch_job": job}
+    tags_out = {**(state.tag_snapshot if tags is None else tags), "batch_job": job}
     if key is not None:
-        tags["batch_request_key"] = key
-    state.tag_snapshot = tags
+        tags_out["batch_request_key"] = key
+    state.tag_snapshot = tags_out
     state.finish()
+    return True

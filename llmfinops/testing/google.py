@@ -311,7 +311,7 @@ class GoogleMock:
         methods: HTTP methods of every request.
         received: How many requests arrived (kept or not).
         caches: Cached contents by name (create/update/delete/get keep it current).
-        batches: Batch jobs served by ``GET batches/<id>`` (``batch_job(...)`` values).
+        batches: Batch jobs served by ``GET batches/<id>`` and ``GET batches`` (``batch_job(...)`` values).
         files: File contents served by ``files/<id>:download`` (e.g. ``batch_results_file(...)``).
     """
 
@@ -480,6 +480,8 @@ class GoogleMock:
             if data is None:
                 return json_response(404, error_body(404, f"File not found: {head}"))
             return httpx2.Response(200, content=data, headers={"content-type": "application/octet-stream"})
+        if path.endswith("/batches") and request.method == "GET":  # batches.list, one page
+            return json_response(200, {"operations": list(self.batches.values())})
         if "/batches/" in path and request.method == "GET":
             name = "batches/" + path.rsplit("/batches/", 1)[-1]
             job = self.batches.get(name)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -956,6 +958,19 @@ class TestCaches:
         assert recs[0].cost_usd == (100_000 * FLASH_IN + 100_000 * FLASH_STORAGE) / M
 
 
+@pytest.fixture
+def batch_registry() -> Iterator[None]:
+    """The process-wide registries of seen batch jobs and results files, emptied around a test."""
+    from llmfinops.providers import _google_resources as res
+
+    res._batches_seen.clear()
+    res._batch_files.clear()
+    yield
+    res._batches_seen.clear()
+    res._batch_files.clear()
+
+
+@pytest.mark.usefixtures("batch_registry")
 class TestBatches:
     def _job(self, name: str, state: str = "BATCH_STATE_SUCCEEDED") -> dict[str, Any]:
         return batch_job(
@@ -1095,6 +1110,112 @@ class TestBatches:
         assert recs == []
         assert data == mock.files["files/batch-out6"]
 
+    def test_registered_by_list_and_tagged_as_when_polled(self) -> None:
+        """batches.list registers a finished job's file too; records carry the tags of the poll."""
+        mock, name = self._file_job(7)
+        client = wrapped(mock)
+        with capture_records() as recs:
+            with llmfinops.tags(team="poller"):
+                list(client.batches.list())
+            with llmfinops.tags(team="downloader"):
+                client.files.download(file="files/batch-out7")
+        assert [r.team for r in recs] == ["poller", "poller"]
+        self._assert_file_records(recs, name)
+
+    async def test_async_stream_with_async_write_and_async_path(self, tmp_path: Any) -> None:
+        """aio downloads into a stream whose write is a coroutine, or to a path: data and records intact."""
+
+        class AsyncSink:
+            def __init__(self) -> None:
+                self.data = b""
+
+            async def write(self, chunk: bytes) -> int:
+                self.data += chunk
+                return len(chunk)
+
+        for n, destination in ((8, AsyncSink()), (9, tmp_path / "aresults.jsonl")):
+            mock, name = self._file_job(n)
+            client = wrapped(mock)
+            with capture_records() as recs:
+                await client.aio.batches.get(name=name)
+                await client.aio.files.download(file=f"files/batch-out{n}", destination=destination)
+            written = destination.data if isinstance(destination, AsyncSink) else destination.read_bytes()
+            assert written == mock.files[f"files/batch-out{n}"]
+            self._assert_file_records(recs, name)
+
+    async def test_async_failed_download_then_retry(self) -> None:
+        """An aio download that fails records nothing and creates no file; the retry records."""
+        mock, name = self._file_job(10)
+        content = mock.files.pop("files/batch-out10")
+        client = wrapped(mock)
+        with capture_records() as recs:
+            await client.aio.batches.get(name=name)
+            with pytest.raises(errors.ClientError):
+                await client.aio.files.download(file="files/batch-out10")
+            mock.files["files/batch-out10"] = content
+            await client.aio.files.download(file="files/batch-out10")
+        self._assert_file_records(recs, name)
+
+    def test_failed_download_to_a_path_creates_no_file(self, tmp_path: Any) -> None:
+        """As without llmfinops: an error response leaves no file at the destination path."""
+        mock, name = self._file_job(11)
+        mock.files.pop("files/batch-out11")
+        client = wrapped(mock)
+        client.batches.get(name=name)
+        with pytest.raises(errors.ClientError):
+            client.files.download(file="files/batch-out11", destination=tmp_path / "out.jsonl")
+        assert not (tmp_path / "out.jsonl").exists()
+
+    def test_fifo_destination_does_not_block(self, tmp_path: Any) -> None:
+        """A path that is a pipe is written once, never read back (the call returns)."""
+        import os
+        import threading
+
+        mock, name = self._file_job(12)
+        client = wrapped(mock)
+        fifo = tmp_path / "pipe"
+        os.mkfifo(fifo)
+        got: list[bytes] = []
+        reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+        reader.start()
+        with capture_records() as recs:
+            client.batches.get(name=name)
+            client.files.download(file="files/batch-out12", destination=str(fifo))
+        reader.join(timeout=10)
+        assert got == [mock.files["files/batch-out12"]]
+        self._assert_file_records(recs, name)
+
+    def test_unwrap_removes_the_download_patch(self) -> None:
+        """After unwrap, downloads go straight to the SDK and nothing is recorded."""
+        mock, name = self._file_job(13)
+        client = wrapped(mock)
+        client.batches.get(name=name)
+        llmfinops.unwrap(client)
+        assert "download_file" not in vars(client._api_client)
+        with capture_records() as recs:
+            client.files.download(file="files/batch-out13")
+        assert recs == []
+
+    def test_inlined_embedding_results_are_recorded(self) -> None:
+        """Embedding batch results carry tokenCount (a JSON string for int64), not usageMetadata."""
+        mock = GoogleMock()
+        job = batch_job(name="batches/emb1", model="models/gemini-embedding-001")
+        job["metadata"]["output"] = {
+            "inlinedEmbedContentResponses": {
+                "inlinedResponses": [
+                    {"response": {"embedding": {"values": [0.1, 0.2]}, "tokenCount": "1200"}},
+                    {"error": {"code": 400, "message": "bad input"}},
+                ]
+            }
+        }
+        mock.batches["batches/emb1"] = job
+        client = wrapped(mock)
+        with capture_records() as recs:
+            client.batches.get(name="batches/emb1")
+        (rec,) = recs
+        assert (rec.operation, rec.input_tokens, rec.service_tier) == ("embeddings", 1200, "batch")
+        assert rec.cost_usd is not None and rec.cost_usd > 0
+
     async def test_async_batch_get(self) -> None:
         """client.aio.batches.get records the results too."""
         mock = GoogleMock()
@@ -1103,6 +1224,99 @@ class TestBatches:
         with capture_records() as recs:
             await client.aio.batches.get(name="batches/job0004")
         assert len(recs) == 2
+
+
+class TestBatchResultsReader:
+    """The results-file reader fed directly: line framing, shapes, once-only across downloads."""
+
+    @staticmethod
+    def _reader(claimed: int = 0) -> Any:
+        from llmfinops._recorder import ClientRuntime
+        from llmfinops.providers._google_files import BatchResults
+        from llmfinops.providers._google_resources import _BatchFile
+
+        info = _BatchFile("batches/r1", "gemini-2.5-pro", datetime(2026, 11, 2, tzinfo=UTC), {}, claimed)
+        return info, lambda: BatchResults(ClientRuntime("google"), "files/r1", info)
+
+    @staticmethod
+    def _content() -> bytes:
+        ok = [
+            json.dumps(
+                {"key": f"k{i}", "response": pro_response(prompt_tokens=1000 * i, response_id=f"r{i}")}
+            )
+            for i in range(1, 5)
+        ]
+        bare = json.dumps(pro_response(prompt_tokens=5000, response_id="r5"))  # a line that is the response
+        error = json.dumps({"key": "k6", "error": {"code": 400, "message": "invalid"}})
+        embed = json.dumps({"key": "k7", "response": {"embedding": {"values": [0.5]}, "tokenCount": "70"}})
+        return "\r\n".join([*ok, bare, error, embed]).encode()  # CRLF, no newline at the end
+
+    def test_lines_split_across_chunks_crlf_and_no_final_newline(self) -> None:
+        """Fed 7 bytes at a time: every billed line once, keys and response ids right."""
+        _, make = self._reader()
+        reader = make()
+        data = self._content()
+        with capture_records() as recs:
+            for i in range(0, len(data), 7):
+                reader.feed(data[i : i + 7])
+            reader.close()
+        assert reader.lines == 7
+        assert [(r.tags.get("batch_request_key"), r.request_id, r.input_tokens) for r in recs] == [
+            ("k1", "r1", 1000),
+            ("k2", "r2", 2000),
+            ("k3", "r3", 3000),
+            ("k4", "r4", 4000),
+            (None, "r5", 5000),
+            ("k7", None, 70),
+        ]
+        assert all(r.service_tier == "batch" for r in recs)
+
+    def test_a_failed_download_then_a_retry_records_each_line_once(self) -> None:
+        """Lines read before a failure stay recorded; the retry records only the rest."""
+        _, make = self._reader()
+        data = self._content()
+        with capture_records() as recs:
+            first = make()
+            first.feed(data[: len(data) // 2])
+            first.abort()
+            partial = len(recs)
+            second = make()
+            second.feed(data)
+            second.close()
+        assert 0 < partial < 6
+        assert len(recs) == 6
+        assert sorted((str(r.tags.get("batch_request_key")), str(r.request_id)) for r in recs) == [
+            ("None", "r5"),
+            ("k1", "r1"),
+            ("k2", "r2"),
+            ("k3", "r3"),
+            ("k4", "r4"),
+            ("k7", "None"),
+        ]
+
+    def test_concurrent_downloads_share_the_lines(self) -> None:
+        """Two readers of one file, interleaved: each billed line is recorded by exactly one."""
+        _, make = self._reader()
+        data = self._content()
+        a, b = make(), make()
+        with capture_records() as recs:
+            for i in range(0, len(data), 50):
+                a.feed(data[i : i + 50])
+                b.feed(data[i : i + 50])
+            a.close()
+            b.close()
+        assert len(recs) == 6
+        assert a.recorded + b.recorded == 6
+
+    def test_responses_without_usage_and_garbage_lines(self, caplog: Any) -> None:
+        """A response that reports no usage warns once; a line that is not JSON is logged."""
+        _, make = self._reader()
+        reader = make()
+        with capture_records() as recs, pytest.warns(UsageExtractionFailedWarning, match="report no usage"):
+            reader.feed(b'{"key": "x", "response": {"candidates": []}}\nnot json\n')
+            reader.close()
+        assert recs == []
+        assert "not JSON objects" in caplog.text
 
 
 class TestErrorsAndRetries:
