@@ -162,6 +162,7 @@ class ClientRuntime:
                 cfg.processors,
                 max_queue=cfg.max_queue,
                 flush_interval=cfg.flush_interval,
+                wake_at=cfg.wake_at,
                 overflow=cfg.overflow,
             )
         return self._writer

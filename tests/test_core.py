@@ -135,6 +135,16 @@ class TestConfig:
                 llmfinops.configure(wake_at=bad)  # type: ignore[arg-type]
         assert get_config().writer().wake_at == 8
 
+    def test_writer_options_reach_a_clients_own_writer(self) -> None:
+        """wrap(client, sinks=[...]) builds its own writer with the configured writer options."""
+        from llmfinops._recorder import ClientRuntime
+        from llmfinops.sinks import MemorySink
+
+        llmfinops.configure(sinks=[], wake_at=8, max_queue=500, flush_interval=0.05, overflow="drop_oldest")
+        w = ClientRuntime("openai", sinks=[MemorySink()]).writer(get_config())
+        assert (w.wake_at, w.max_queue, w.flush_interval, w.overflow) == (8, 500, 0.05, "drop_oldest")
+        w.close()
+
     def test_fake_clock_is_utc(self) -> None:
         """FakeClock refuses naive datetimes and advances both clocks."""
         with pytest.raises(ValueError, match="timezone-aware"):
