@@ -32,6 +32,7 @@ import os
 import re
 from typing import IO, Any
 
+from llmfinops._config import get_config
 from llmfinops._internal import logger, report_internal, warn_once
 from llmfinops._recorder import ClientRuntime
 from llmfinops.exceptions import UsageExtractionFailedWarning
@@ -172,6 +173,17 @@ class BatchResults:
             self.runtime, info.job, info.model, info.when, resp, _line_key(text, response_at), info.tags
         ):
             self.recorded += 1
+            if not self.recorded & 63:
+                self._make_room()
+
+    def _make_room(self) -> None:
+        """Backpressure: past half the writer's queue bound, drain it here instead of overflowing.
+
+        A results file is read faster than the writer thread builds records (they share the GIL).
+        """
+        writer = self.runtime.writer(get_config())
+        if writer.pending > writer.max_queue // 2:
+            writer.flush()
 
     def close(self) -> None:
         """The download completed: read a last line without newline, and retire the file."""

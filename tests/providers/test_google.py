@@ -1308,6 +1308,21 @@ class TestBatchResultsReader:
         assert len(recs) == 6
         assert a.recorded + b.recorded == 6
 
+    def test_a_large_file_does_not_overflow_the_writer_queue(self) -> None:
+        """Read faster than the writer builds records: the reader drains the queue, nothing is dropped."""
+        from llmfinops.sinks import MemorySink
+
+        sink = MemorySink()
+        llmfinops.configure(sinks=[sink], max_queue=200)
+        _, make = self._reader()
+        reader = make()
+        line = json.dumps({"key": "k", "response": pro_response(prompt_tokens=100)}).encode() + b"\n"
+        reader.feed(line * 3000)
+        reader.close()
+        llmfinops.flush()
+        assert len(sink.records) == reader.recorded == 3000
+        assert llmfinops.get_config().writer().stats()["dropped_overflow"] == 0
+
     def test_responses_without_usage_and_garbage_lines(self, caplog: Any) -> None:
         """A response that reports no usage warns once; a line that is not JSON is logged."""
         _, make = self._reader()
