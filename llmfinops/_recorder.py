@@ -127,6 +127,9 @@ class CallState:
     """After-call hooks of this call only (see :meth:`on_record`)."""
     adapter_data: Any = None
     """Private to the provider adapter (e.g. whether it injected ``include_usage``)."""
+    record_id: str | None = None
+    """The record's id when it must be stable (batch results: :func:`llmfinops._ids.stable_id`);
+    ``None``: a fresh random id."""
     usage_reader: Callable[[CallState], None] | None = None
     """Set by an adapter that has seen usage it has not read yet (Anthropic's ``message_start``
     before the final ``message_delta``; Google responses, read with the record): called with
@@ -431,7 +434,7 @@ class CallState:
                 extra.setdefault("completion", "".join(self.completion_parts)[: cfg.max_content_chars])
         # Positional, in CORE_FIELDS order (a keyword call to the dataclass costs ~3x more).
         rec: CallRecord = new_record(
-            _next_id(),  # id
+            self.record_id or _next_id(),  # id
             self.timestamp,
             runtime.provider,
             self.operation,

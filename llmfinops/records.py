@@ -45,7 +45,8 @@ class CallRecord:
     """One metered LLM call. Treat it as immutable: processors return ``dataclasses.replace(...)``."""
 
     id: str
-    """Random id of this record (hex)."""
+    """Random id of this record (hex); for a batch result, derived from the batch and request, so
+    the same result recorded twice (two processes) has the same id."""
     timestamp: datetime
     """When the call started, UTC. Prices are looked up at this instant."""
     provider: str

@@ -146,11 +146,11 @@ class BatchResults:
         if not text or not self._claim(index):
             return
         try:
-            self._record(text)
+            self._record(text, index)
         except Exception:
             report_internal("google.batch_file")
 
-    def _record(self, text: str) -> None:
+    def _record(self, text: str, index: int) -> None:
         m_response = _RESPONSE_KEY.search(text)
         response_at = m_response.start() if m_response is not None else -1
         at = text.rfind(_USAGE_KEY)
@@ -169,8 +169,9 @@ class BatchResults:
                 self.unreported += 1  # a response without usage: billed, but we cannot say how much
             return  # an error line: the request failed inside the batch, not billed
         info = self.info
+        key = _line_key(text, response_at)
         if _record_result(
-            self.runtime, info.job, info.model, info.when, resp, _line_key(text, response_at), info.tags
+            self.runtime, info.job, info.model, info.when, resp, key, info.tags, key or f"#{index}"
         ):
             self.recorded += 1
             if not self.recorded & 63:

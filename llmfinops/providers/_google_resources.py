@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmfinops._config import get_config
 from llmfinops._context import current_tags
+from llmfinops._ids import stable_id
 from llmfinops._recorder import CallState
 from llmfinops.pricing import Cost
 from llmfinops.usage import Usage
@@ -329,10 +330,11 @@ def _record_batch(runtime: ClientRuntime, job: dict[str, Any]) -> None:
     if to_file is not None:  # recorded when the file is downloaded through a wrapped client
         _expect_file(file_key(to_file), _BatchFile(job=name, model=model, when=when, tags=current_tags()))
         return
-    for item in items:
+    for index, item in enumerate(items):
         resp = item.get("response") if isinstance(item, dict) else None
         key = _dig(item, "metadata", "key")
-        _record_result(runtime, name, model, when, resp, key if isinstance(key, str) else None)
+        key = key if isinstance(key, str) else None
+        _record_result(runtime, name, model, when, resp, key, None, key or f"#{index}")
 
 
 def _record_result(
@@ -343,12 +345,15 @@ def _record_result(
     resp: Any,
     key: str | None,
     tags: Mapping[str, str] | None = None,
+    item: str | None = None,
 ) -> bool:
     """One record for one response of a finished batch job, at the batch tier.
 
     ``resp`` is a ``GenerateContentResponse`` (its ``usageMetadata``) or an embedding result
     (``tokenCount``, all input). Returns whether it was billed (``False``: a failed request, or a
     response that reports no usage). ``tags``: the attribution to use instead of the current one.
+    ``item``: what identifies the request in the job (its key, or ``#<position>``): the record id
+    is derived from it, the same wherever and however often the result is read.
     """
     if not isinstance(resp, dict):
         return False  # a failed request of the batch: not billed
@@ -381,5 +386,7 @@ def _record_result(
     if key is not None:
         tags_out["batch_request_key"] = key
     state.tag_snapshot = tags_out
+    if item is not None:
+        state.record_id = stable_id("google", job, item)
     state.finish()
     return True

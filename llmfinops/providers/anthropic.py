@@ -48,7 +48,7 @@ from llmfinops.providers._stainless import patch_stainless
 from llmfinops.usage import Usage, make_usage
 
 # The stream observer and the spec read these as globals of this module (one lookup each).
-from ._anthropic_batches import _batch_results_hook
+from ._anthropic_batches import _batch_results_hook, batch_id_of
 from ._anthropic_events import _KIND_BY_CLASS, _SKIP_FIRST, _SKIP_REST
 from ._anthropic_events import _event_classes as _event_classes  # re-exported: tests call it from here
 from ._anthropic_request import _strip_unset, requested_cache_ttl
@@ -440,7 +440,7 @@ class _Spec:
         path = options.url.split("?", 1)[0]
         if not path.endswith("/results") or _BATCHES_PATH not in path:
             return None
-        return _batch_results_hook(runtime, _from_message)
+        return _batch_results_hook(runtime, _from_message, batch_id_of(path))
 
 
 SPEC = _Spec()

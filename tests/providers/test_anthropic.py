@@ -982,6 +982,19 @@ BATCH_LINES = [
 ]
 
 
+@pytest.fixture
+def batch_registry() -> Iterator[None]:
+    """The process-wide record of batch results already read, emptied around a test."""
+    from llmfinops.providers import _anthropic_batches as ab
+
+    ab._recorded.clear()
+    ab._recorded_count[0] = 0
+    yield
+    ab._recorded.clear()
+    ab._recorded_count[0] = 0
+
+
+@pytest.mark.usefixtures("batch_registry")
 class TestBatches:
     def test_results_recorded_per_request_at_batch_rates(self, records: list[CallRecord]) -> None:
         """Each succeeded result is one record at 50%, tagged with its custom_id; errors are not billed."""
@@ -1050,6 +1063,40 @@ class TestBatches:
         client = llmfinops.wrap(anthropic_client(AnthropicMock(batch_results=BATCH_LINES)))
         list(client.beta.messages.batches.results("msgbatch_x"))
         assert [r.cost_usd for r in records] == [D("0.003"), D("0.01")]
+
+    def test_results_read_twice_are_recorded_once_with_stable_ids(self, records: list[CallRecord]) -> None:
+        """A second read in the same process adds nothing; another process would write the same ids."""
+        from llmfinops._ids import stable_id
+        from llmfinops.providers import _anthropic_batches as ab
+
+        client = llmfinops.wrap(anthropic_client(AnthropicMock(batch_results=BATCH_LINES)))
+        list(client.messages.batches.results("msgbatch_x"))
+        list(client.beta.messages.batches.results("msgbatch_x"))  # the same batch, read again
+        assert [r.tags["custom_id"] for r in records] == ["ticket-1", "ticket-2"]
+        first_ids = [r.id for r in records]
+        assert first_ids == [stable_id("anthropic", "msgbatch_x", c) for c in ("ticket-1", "ticket-2")]
+        ab._recorded.clear()  # as a fresh process would
+        list(client.messages.batches.results("msgbatch_x"))
+        assert [r.id for r in records[2:]] == first_ids
+        list(client.messages.batches.results("msgbatch_y"))  # another batch: its own ids
+        assert not {r.id for r in records[4:]} & set(first_ids)
+
+    def test_sqlite_keeps_one_row_per_result(self, tmp_path: Any) -> None:
+        """Two processes reading the same results into one SQLite database: one row per request."""
+        from llmfinops.providers import _anthropic_batches as ab
+        from llmfinops.sinks import SQLiteSink, read_sqlite
+
+        db = tmp_path / "calls.db"
+        for _ in range(2):  # two "processes": each with its own sink and an empty registry
+            ab._recorded.clear()
+            sink = SQLiteSink(db)
+            client = llmfinops.wrap(anthropic_client(AnthropicMock(batch_results=BATCH_LINES)), sinks=[sink])
+            list(client.messages.batches.results("msgbatch_x"))
+            llmfinops.unwrap(client)
+            llmfinops.flush()
+            sink.close()
+        rows = read_sqlite(db)
+        assert sorted(r.tags["custom_id"] for r in rows) == ["ticket-1", "ticket-2"]
 
     def test_partial_read_records_what_was_read(self, records: list[CallRecord]) -> None:
         """Reading only the first result records only that one."""

@@ -16,6 +16,7 @@ from google import genai
 from google.genai import errors, types
 
 import llmfinops
+from llmfinops._ids import stable_id
 from llmfinops._wrap import runtime_of
 from llmfinops.exceptions import (
     BudgetExceeded,
@@ -1005,6 +1006,21 @@ class TestBatches:
         assert (first.request_id, second.request_id) == ("b1", "b2")
         assert first.tags == {"batch_job": "batches/job0001", "batch_request_key": "request-1"}
 
+    def test_results_have_the_same_ids_in_every_process(self) -> None:
+        """A job read by two processes writes the same record ids (a sink with unique ids keeps one)."""
+        from llmfinops.providers import _google_resources as res
+
+        mock = GoogleMock()
+        mock.batches["batches/job0020"] = self._job("batches/job0020")
+        client = wrapped(mock)
+        with capture_records() as recs:
+            client.batches.get(name="batches/job0020")
+            res._batches_seen.clear()  # as a fresh process would
+            client.batches.get(name="batches/job0020")
+        assert len(recs) == 4
+        assert [r.id for r in recs[:2]] == [r.id for r in recs[2:]]
+        assert recs[0].id == stable_id("google", "batches/job0020", "request-1")
+
     def test_running_job_records_nothing(self) -> None:
         """A job that has not finished has no billed results yet."""
         mock = GoogleMock()
@@ -1046,6 +1062,7 @@ class TestBatches:
             {"batch_job": job, "batch_request_key": "request-1"},
             {"batch_job": job, "batch_request_key": "request-3"},
         ]
+        assert [r.id for r in recs] == [stable_id("google", job, k) for k in ("request-1", "request-3")]
 
     def test_file_results_are_recorded_when_downloaded(self) -> None:
         """A job whose results went to a file: one record per billed line of its download, once."""
