@@ -8,7 +8,7 @@ builds a record.
 
 from __future__ import annotations
 
-__all__ = ["_prompt_text", "_uid_cache", "_user_id"]
+__all__ = ["_prompt_text", "_uid_cache", "_user_id", "pseudonym"]
 
 import json
 import os
@@ -48,6 +48,21 @@ def _user_id(cfg: Config, raw: str) -> str | None:
         return raw
     if mode == "drop":
         return None
+    return pseudonym(cfg, raw)
+
+
+def pseudonym(cfg: Config, raw: str) -> str:
+    """The ``u_...`` pseudonym of a user id (cached).
+
+    Keyed HMAC-SHA256 with ``user_id_key`` (or ``$LLMFINOPS_USER_ID_KEY``), plain SHA-256 with a
+    warning when no key is set. Records and budgets use this one function, so a budget's per-user
+    key is the id the records show.
+
+    Example:
+        >>> from llmfinops._config import Config
+        >>> pseudonym(Config(user_id_key=b"secret"), "alice")
+        'u_4360c67bc81025114044'
+    """
     key = cfg.user_id_key
     if key is None:
         env = os.environ.get("LLMFINOPS_USER_ID_KEY")

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 __all__ = ["forward_user_id", "hash_user"]
 
-import hashlib
-import hmac
-import os
 import re
 from typing import TYPE_CHECKING
 
 from llmfinops._config import get_config
 from llmfinops._internal import warn_once
+from llmfinops._privacy import pseudonym
 from llmfinops.exceptions import LLMFinOpsWarning
 
 if TYPE_CHECKING:
@@ -39,35 +37,7 @@ def hash_user(raw: str, *, always: bool = False) -> str:
     cfg = get_config()
     if cfg.user_id_mode == "raw" and not always:
         return raw
-    key = cfg.user_id_key
-    if key is None:
-        env = os.environ.get("LLMFINOPS_USER_ID_KEY")
-        key = env.encode() if env else None
-    if key is None:
-        return _hash(key, raw)
-    memo = (key, raw)
-    hit = _hashed.get(memo)
-    if hit is not None:
-        return hit
-    if len(_hashed) > 10_000:
-        _hashed.clear()
-    _hashed[memo] = out = _hash(key, raw)
-    return out
-
-
-_hashed: dict[tuple[bytes, str], str] = {}
-
-
-def _hash(key: bytes | None, raw: str) -> str:
-    if key is None:
-        warn_once(
-            LLMFinOpsWarning,
-            "userid-nokey",
-            "llmfinops: user ids are hashed with plain SHA-256 because no key is set; set "
-            "configure(user_id_key=...) or $LLMFINOPS_USER_ID_KEY for a keyed hash",
-        )
-        return "u_" + hashlib.sha256(raw.encode()).hexdigest()[:20]
-    return "u_" + hmac.new(key, raw.encode(), hashlib.sha256).hexdigest()[:20]
+    return pseudonym(cfg, raw)
 
 
 def forward_user_id(state: CallState) -> None:
