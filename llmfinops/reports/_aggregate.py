@@ -241,13 +241,9 @@ class Report:
         """The row for a key, positionally or by dimension name.
 
         Example:
-            >>> import tempfile
-            >>> from llmfinops.sinks import JSONLSink
-            >>> from llmfinops.testing import make_record
-            >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
-            >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
-            >>> log.close()
-            >>> rep = summarize(log.path, by="team")
+            >>> from llmfinops.testing import make_record, write_records
+            >>> log = write_records([make_record(team=t) for t in ("search", "search", "ads")])
+            >>> rep = summarize(log, by="team")
             >>> rep.get(team="search").calls, round(rep.get(team="search").cost_usd, 4)
             (2, Decimal('0.0090'))
             >>> rep.get("ads").calls
@@ -380,14 +376,10 @@ def summarize(
         A :class:`Report` whose rows are sorted by time (if a time grain is grouped) then cost.
 
     Example:
-        >>> import tempfile
         >>> from llmfinops.reports import summarize
-        >>> from llmfinops.sinks import JSONLSink
-        >>> from llmfinops.testing import make_record
-        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")  # the records your app logged
-        >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
-        >>> log.close()
-        >>> report = summarize(log.path, by=("team", "model"))
+        >>> from llmfinops.testing import make_record, write_records
+        >>> log = write_records([make_record(team=t) for t in ("search", "search", "ads")])  # your app's log
+        >>> report = summarize(log, by=("team", "model"))
         >>> [(row.key, row.calls) for row in report.rows]
         [(('search', 'gpt-4o'), 2), (('ads', 'gpt-4o'), 1)]
         >>> round(report.total.cost_usd, 4)

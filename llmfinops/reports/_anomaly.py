@@ -200,16 +200,12 @@ def detect_anomalies(
         Alerts, most severe and most recent first.
 
     Example:
-        >>> import tempfile
         >>> from datetime import datetime, UTC
-        >>> from llmfinops.sinks import JSONLSink
-        >>> from llmfinops.testing import make_record
+        >>> from llmfinops.testing import make_record, write_records
         >>> def day(d, cost):
         ...     return make_record(timestamp=datetime(2026, 11, d, 12, tzinfo=UTC), cost_usd=cost)
-        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
-        >>> log.emit_batch([day(d, 5) for d in range(1, 9)] + [day(9, 40)])  # $5 a day, then $40
-        >>> log.close()
-        >>> for a in detect_anomalies(log.path, by=None):  # by=None: the total only
+        >>> log = write_records([day(d, 5) for d in range(1, 9)] + [day(9, 40)])  # $5 a day, then $40
+        >>> for a in detect_anomalies(log, by=None):  # by=None: the total only
         ...     print(a.message)
         total: hour 2026-11-09 12:00 cost $40.00, above mean $0.2083 + 3 sd ($3.21; 39.7 sigma)
         total: day 2026-11-09 cost $40.00, above mean $5.00 + 3 sd ($5.00; flat history)

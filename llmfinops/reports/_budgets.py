@@ -263,16 +263,12 @@ def budget_status(
         progress: Progress reporter for cache builds.
 
     Example:
-        >>> import tempfile
-        >>> from llmfinops.sinks import JSONLSink
-        >>> from llmfinops.testing import make_record
-        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
-        >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])  # all at noon
-        >>> log.close()
+        >>> from llmfinops.testing import make_record, write_records
+        >>> log = write_records([make_record(team=t) for t in ("search", "search", "ads")])  # all at noon
         >>> budgets = parse_budgets(  # or load_budgets("budgets.toml")
         ...     {"budget": [{"key": "team:search", "window": "day", "limit_usd": "0.01"}]}
         ... )
-        >>> [(s.budget.key, f"{s.used:.0%}", s.status) for s in budget_status(log.path, budgets)]
+        >>> [(s.budget.key, f"{s.used:.0%}", s.status) for s in budget_status(log, budgets)]
         [('team:search', '90%', 'forecast_over')]
     """
     out: list[BudgetStatus] = []

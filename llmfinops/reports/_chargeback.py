@@ -192,13 +192,9 @@ def chargeback(
         ConfigurationError: ``basis`` is unknown or ``shared_cost_usd`` is negative.
 
     Example:
-        >>> import tempfile
-        >>> from llmfinops.sinks import JSONLSink
-        >>> from llmfinops.testing import make_record
-        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
-        >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
-        >>> log.close()
-        >>> cb = chargeback(log.path, shared_cost_usd="100", since="2026-11-01")
+        >>> from llmfinops.testing import make_record, write_records
+        >>> log = write_records([make_record(team=t) for t in ("search", "search", "ads")])
+        >>> cb = chargeback(log, shared_cost_usd="100", since="2026-11-01")
         >>> [(r.key, r.charge_usd) for r in cb.rows]
         [('search', Decimal('66.68')), ('ads', Decimal('33.33'))]
         >>> cb.total_usd

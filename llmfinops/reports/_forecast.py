@@ -227,15 +227,11 @@ def forecast_month(
         progress: Progress reporter for cache builds.
 
     Example:
-        >>> import tempfile
         >>> from datetime import datetime, UTC
-        >>> from llmfinops.sinks import JSONLSink
-        >>> from llmfinops.testing import make_record
-        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
+        >>> from llmfinops.testing import make_record, write_records
         >>> noons = [datetime(2026, 11, d, 12, tzinfo=UTC) for d in range(1, 11)]  # Nov 1-10
-        >>> log.emit_batch([make_record(timestamp=t, cost_usd=100) for t in noons])  # $100 a day
-        >>> log.close()
-        >>> [(f.method, f.forecast_usd, f.linear_usd) for f in forecast_month(log.path)]
+        >>> log = write_records([make_record(timestamp=t, cost_usd=100) for t in noons])  # $100 a day
+        >>> [(f.method, f.forecast_usd, f.linear_usd) for f in forecast_month(log)]
         [('weighted', Decimal('3050.000000'), Decimal('3157.894737'))]
     """
     with open_source(source, where=where, cache=cache, cache_dir=cache_dir, progress=progress) as ds:

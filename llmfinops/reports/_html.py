@@ -173,13 +173,9 @@ def html_report(
     (when a shared cost is given) and the team/model/feature tables.
 
     Example:
-        >>> import tempfile
-        >>> from llmfinops.sinks import JSONLSink
-        >>> from llmfinops.testing import make_record
-        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
-        >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
-        >>> log.close()
-        >>> html = html_report(log.path, title="November spend")
+        >>> from llmfinops.testing import make_record, write_records
+        >>> log = write_records([make_record(team=t) for t in ("search", "search", "ads")])
+        >>> html = html_report(log, title="November spend")
         >>> html.startswith("<!doctype html>"), "<h1>November spend</h1>" in html
         (True, True)
     """
@@ -333,13 +329,9 @@ def write_html(source: Source, path: str | os.PathLike[str], **kwargs: Any) -> P
         **kwargs: Options of :func:`html_report` (``title``, ``since``, ``budgets``, ``shared_cost_usd``...).
 
     Example:
-        >>> import tempfile
-        >>> from llmfinops.sinks import JSONLSink
-        >>> from llmfinops.testing import make_record
-        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
-        >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
-        >>> log.close()
-        >>> out = write_html(log.path, log.path.parent / "report.html")
+        >>> from llmfinops.testing import make_record, write_records
+        >>> log = write_records([make_record(team=t) for t in ("search", "search", "ads")])
+        >>> out = write_html(log, log.parent / "report.html")
         >>> out.name, out.read_text(encoding="utf-8").startswith("<!doctype html>")
         ('report.html', True)
     """

@@ -138,14 +138,10 @@ class Dataset:
         """Run a query over the view ``calls`` and fetch all rows.
 
         Example:
-            >>> import tempfile
             >>> from llmfinops.reports import open_dataset
-            >>> from llmfinops.sinks import JSONLSink
-            >>> from llmfinops.testing import make_record
-            >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
-            >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
-            >>> log.close()
-            >>> with open_dataset(log.path) as ds:
+            >>> from llmfinops.testing import make_record, write_records
+            >>> log = write_records([make_record(team=t) for t in ("search", "search", "ads")])
+            >>> with open_dataset(log) as ds:
             ...     ds.sql("SELECT team, count(*) FROM calls GROUP BY team ORDER BY team")
             [('ads', 1), ('search', 2)]
         """
@@ -228,13 +224,9 @@ def open_dataset(
             filter is invalid.
 
     Example:
-        >>> import tempfile
-        >>> from llmfinops.sinks import JSONLSink
-        >>> from llmfinops.testing import make_record
-        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
-        >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
-        >>> log.close()
-        >>> with open_dataset(log.path, where={"team": "search"}) as ds:
+        >>> from llmfinops.testing import make_record, write_records
+        >>> log = write_records([make_record(team=t) for t in ("search", "search", "ads")])
+        >>> with open_dataset(log, where={"team": "search"}) as ds:
         ...     ds.count()
         2
     """

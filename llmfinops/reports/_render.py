@@ -265,15 +265,11 @@ def print_table(table: Table, console: Console | None = None) -> None:
     """Print a table to a rich console (stdout by default), with its total row and notes.
 
     Example:
-        >>> import tempfile
         >>> from rich.console import Console
         >>> from llmfinops.reports import summarize, print_table
-        >>> from llmfinops.sinks import JSONLSink
-        >>> from llmfinops.testing import make_record
-        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
-        >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
-        >>> log.close()
-        >>> table = summarize(log.path, by="team").to_table(columns=["calls", "cost_usd", "share"])
+        >>> from llmfinops.testing import make_record, write_records
+        >>> log = write_records([make_record(team=t) for t in ("search", "search", "ads")])
+        >>> table = summarize(log, by="team").to_table(columns=["calls", "cost_usd", "share"])
         >>> plain = Console(force_terminal=False)  # stdout without colour codes
         >>> print_table(table, plain)  # doctest: +NORMALIZE_WHITESPACE
         LLM spend by team
@@ -341,15 +337,11 @@ def print_report(
         top: Fold all but the ``top`` costliest rows into ``(other)`` (reports only).
 
     Example:
-        >>> import tempfile
         >>> from rich.console import Console
         >>> from llmfinops.reports import summarize, print_report
-        >>> from llmfinops.sinks import JSONLSink
-        >>> from llmfinops.testing import make_record
-        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
-        >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])
-        >>> log.close()
-        >>> report = summarize(log.path, by=("team", "model"))
+        >>> from llmfinops.testing import make_record, write_records
+        >>> log = write_records([make_record(team=t) for t in ("search", "search", "ads")])
+        >>> report = summarize(log, by=("team", "model"))
         >>> plain = Console(force_terminal=False)  # stdout without colour codes
         >>> print_report(report, plain, columns=["calls", "cost_usd"])  # doctest: +NORMALIZE_WHITESPACE
         LLM spend by team, model

@@ -217,13 +217,9 @@ def what_if(
             outside [0, 1].
 
     Example:
-        >>> import tempfile
-        >>> from llmfinops.sinks import JSONLSink
-        >>> from llmfinops.testing import make_record
-        >>> log = JSONLSink(tempfile.mkdtemp() + "/calls.jsonl")
-        >>> log.emit_batch([make_record(team=t) for t in ("search", "search", "ads")])  # gpt-4o
-        >>> log.close()
-        >>> w = what_if(log.path, Scenario(model="claude-haiku-4-5"), since="2026-11-01",
+        >>> from llmfinops.testing import make_record, write_records
+        >>> log = write_records([make_record(team=t) for t in ("search", "search", "ads")])  # gpt-4o
+        >>> w = what_if(log, Scenario(model="claude-haiku-4-5"), since="2026-11-01",
         ...             until="2026-12-01")
         >>> round(w.total.change_usd, 4), f"{w.total.change_pct:.0%}"
         (Decimal('-0.0075'), '-56%')

@@ -2,7 +2,8 @@
 
 * :func:`capture_records` collects the records of calls made inside a block.
 * :class:`FakeClock` makes time explicit.
-* :func:`make_record` builds a record with sensible defaults.
+* :func:`make_record` builds a record with sensible defaults; :func:`write_records` writes
+  records to a JSONL log (to try reports on).
 * ``llmfinops.testing.openai`` (and ``.anthropic``, ``.google``) build realistic provider
   responses and ``httpx2.MockTransport`` handlers, so the real SDK clients run offline.
 
@@ -17,13 +18,14 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["FakeClock", "capture_records", "make_record"]
+__all__ = ["FakeClock", "capture_records", "make_record", "write_records"]
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from llmfinops._recorder import add_listener, remove_listener
@@ -117,3 +119,26 @@ def make_record(**overrides: Any) -> CallRecord:
         if k.endswith("_usd") and v is not None and not isinstance(v, Decimal):
             fields[k] = Decimal(str(v))
     return CallRecord(**fields)
+
+
+def write_records(records: Iterable[CallRecord], path: str | os.PathLike[str] | None = None) -> Path:
+    """Append ``records`` to a JSONL log as the default sink would; return its path.
+
+    ``path``: the log to append to (default: ``calls.jsonl`` in a fresh temporary directory).
+
+    Example:
+        >>> from llmfinops.reports import summarize
+        >>> log = write_records(make_record(team=t) for t in ("search", "search", "ads"))
+        >>> summarize(log, by="team").get(team="search").calls
+        2
+    """
+    import tempfile
+
+    from llmfinops.sinks import JSONLSink
+
+    sink = JSONLSink(path if path is not None else Path(tempfile.mkdtemp(), "calls.jsonl"))
+    try:
+        sink.emit_batch(list(records))
+    finally:
+        sink.close()
+    return sink.path
