@@ -21,6 +21,22 @@ os.environ.pop("LLMFINOPS_JSONL", None)
 
 
 @pytest.fixture(autouse=True)
+def _clean_batch_registries() -> Iterator[None]:
+    """Batch results this process recorded (per batch, per request) start empty in every test."""
+    from llmfinops.providers import _anthropic_batches, _google_resources
+
+    def clear() -> None:
+        _anthropic_batches._recorded.clear()
+        _anthropic_batches._recorded_count[0] = 0
+        _google_resources._batches_seen.clear()
+        _google_resources._batch_files.clear()
+
+    clear()
+    yield
+    clear()
+
+
+@pytest.fixture(autouse=True)
 def _clean_llmfinops() -> Iterator[None]:
     """Fresh global config per test: no sinks (records are captured), a fixed user-id key."""
     llmfinops.reset_defaults()

@@ -29,8 +29,14 @@ class AnthropicDriver:
     max_requests = 100_000
     max_bytes = 256 * 1024 * 1024
 
-    def recorded_elsewhere(self, batch_id: str) -> bool:
-        return False  # the adapter records during the results read itself, which we observe
+    def recorded_elsewhere(self, batch_id: str, custom_id: str) -> bool:
+        # The adapter records each request once per process, on the first read of the results:
+        # a read of ours after one elsewhere sees no record, and must not write a second one.
+        try:
+            from llmfinops.providers import _anthropic_batches
+        except ImportError:
+            return False
+        return _anthropic_batches.recorded(batch_id, custom_id)
 
     def prepare(self, items: list[Item], *, model: str | None, endpoint: str | None) -> dict[str, Any]:
         if len(items) > self.max_requests:

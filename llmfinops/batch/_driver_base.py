@@ -112,8 +112,8 @@ class Driver(Protocol):
         """Validate; return the submission (raises ConfigurationError)."""
         ...
 
-    def recorded_elsewhere(self, batch_id: str) -> bool:
-        """Whether the provider adapter already recorded this batch's results outside our reads."""
+    def recorded_elsewhere(self, batch_id: str, custom_id: str) -> bool:
+        """Whether the provider adapter already recorded this request's result outside our reads."""
         ...
 
     def create(self, client: Any, sub: dict[str, Any], *, metadata: Mapping[str, str] | None) -> Any:

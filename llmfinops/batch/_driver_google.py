@@ -46,7 +46,7 @@ class GoogleDriver:
     provider = "google"
     result_id_tag = "batch_request_key"
 
-    def recorded_elsewhere(self, batch_id: str) -> bool:
+    def recorded_elsewhere(self, batch_id: str, custom_id: str) -> bool:
         # The adapter records a finished job's results on the first read of it in this process.
         try:
             from llmfinops.providers import _google_resources

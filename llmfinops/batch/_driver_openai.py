@@ -67,7 +67,7 @@ class OpenAIDriver:
     max_requests = 50_000
     max_bytes = 200 * 1024 * 1024
 
-    def recorded_elsewhere(self, batch_id: str) -> bool:
+    def recorded_elsewhere(self, batch_id: str, custom_id: str) -> bool:
         return False  # the OpenAI adapter does not meter files/batches
 
     def prepare(self, items: list[Item], *, model: str | None, endpoint: str | None) -> dict[str, Any]:

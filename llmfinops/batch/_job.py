@@ -15,6 +15,7 @@ from typing import Any
 
 from llmfinops._config import get_config
 from llmfinops._context import tags
+from llmfinops._ids import stable_id
 from llmfinops._internal import handle_internal_errors, logger
 from llmfinops._recorder import CallState, ClientRuntime, add_listener, remove_listener
 from llmfinops._wrap import runtime_of, wrap
@@ -296,7 +297,7 @@ class BatchJob:
         res.usage = usage
         created, ended = self._driver.times(self.raw)
         rec = self._records.get(raw.custom_id)
-        if rec is None and not self._driver.recorded_elsewhere(self.id):
+        if rec is None and not self._driver.recorded_elsewhere(self.id, raw.custom_id):
             # No adapter recorded it while we read: we are the recorder (always so for OpenAI).
             rec = self._record(raw, usage, created, ended)
         at = rec.timestamp if rec is not None else (ended or created or get_config().clock.now())
@@ -327,6 +328,8 @@ class BatchJob:
                 if created is not None:
                     state.start -= max((ended - created).total_seconds(), 0.0)
             state.tag_snapshot = {**state.tag_snapshot, "custom_id": raw.custom_id, "batch_id": self.id}
+            # The same id in every process that records this result (a sink with unique ids keeps one).
+            state.record_id = stable_id(self.provider, self.id, raw.custom_id)
             state.usage = usage
             state.response_model = raw.response_model
             state.request_id = raw.request_id

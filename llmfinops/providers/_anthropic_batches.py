@@ -12,7 +12,7 @@ one).
 
 from __future__ import annotations
 
-__all__ = ["_batch_results_hook", "batch_id_of"]
+__all__ = ["_batch_results_hook", "batch_id_of", "recorded"]
 
 import threading
 from collections import OrderedDict
@@ -25,8 +25,8 @@ from llmfinops._internal import handle_internal_errors
 from llmfinops._recorder import CallState, ClientRuntime
 from llmfinops.providers._base import field
 
-_MAX_RECORDED = 1_000_000
-"""custom_ids remembered across batches (the oldest batches are forgotten first)."""
+_MAX_RECORDED = 200_000
+"""custom_ids remembered across batches (two full batches; the oldest batches are forgotten first)."""
 _recorded: OrderedDict[str, set[str]] = OrderedDict()
 _recorded_count = [0]
 _lock = threading.Lock()
@@ -40,6 +40,27 @@ def batch_id_of(path: str) -> str:
         'msgbatch_01abc'
     """
     return path.split("?", 1)[0].rsplit("/messages/batches/", 1)[-1].split("/", 1)[0]
+
+
+def recorded(batch_id: str, custom_id: str) -> bool:
+    """Whether this process has recorded this request of the batch (from a results read).
+
+    Example:
+        >>> recorded("msgbatch_never_read", "ticket-1")
+        False
+    """
+    with _lock:
+        seen = _recorded.get(batch_id)
+        return seen is not None and custom_id in seen
+
+
+def _release(batch_id: str, custom_id: str) -> None:
+    """Undo :func:`_first_time` for a request whose record could not be written (a later read retries)."""
+    with _lock:
+        seen = _recorded.get(batch_id)
+        if seen is not None and custom_id in seen:
+            seen.discard(custom_id)
+            _recorded_count[0] -= 1
 
 
 def _first_time(batch_id: str, custom_id: str) -> bool:
@@ -70,16 +91,34 @@ def _record_batch_item(
     if field(result, "type") != "succeeded":
         return  # errored / canceled / expired requests are not billed
     custom_id = field(item, "custom_id")
-    if custom_id is not None and not _first_time(batch_id, str(custom_id)):
+    if custom_id is None:
+        _record_message(runtime, result, None, tags, read_message, batch_id)
+        return
+    if not _first_time(batch_id, str(custom_id)):
         return  # read before by this process: recorded then
+    try:
+        _record_message(runtime, result, str(custom_id), tags, read_message, batch_id)
+    except BaseException:
+        _release(batch_id, str(custom_id))  # not recorded: the next read of the results will
+        raise
+
+
+def _record_message(
+    runtime: ClientRuntime,
+    result: Any,
+    custom_id: str | None,
+    tags: dict[str, str],
+    read_message: Callable[[CallState, Any], None],
+    batch_id: str,
+) -> None:
     msg = field(result, "message")
     model = field(msg, "model")
     state = CallState(
         runtime, endpoint="messages.batches", operation="chat", model=model if isinstance(model, str) else ""
     )
-    state.tag_snapshot = {**tags, "custom_id": str(custom_id)} if custom_id is not None else dict(tags)
+    state.tag_snapshot = {**tags, "custom_id": custom_id} if custom_id is not None else dict(tags)
     if custom_id is not None:
-        state.record_id = stable_id("anthropic", batch_id, str(custom_id))
+        state.record_id = stable_id("anthropic", batch_id, custom_id)
     read_message(state, msg)
     # Everything the results endpoint returns was processed (and billed) by the Batch API.
     if state.usage is not None:

@@ -170,20 +170,18 @@ class BatchResults:
             return  # an error line: the request failed inside the batch, not billed
         info = self.info
         key = _line_key(text, response_at)
-        if _record_result(
-            self.runtime, info.job, info.model, info.when, resp, key, info.tags, key or f"#{index}"
-        ):
+        if _record_result(self.runtime, info.job, info.model, info.when, resp, key, info.tags, f"#{index}"):
             self.recorded += 1
-            if not self.recorded & 63:
-                self._make_room()
+            self._make_room()
 
     def _make_room(self) -> None:
-        """Backpressure: past half the writer's queue bound, drain it here instead of overflowing.
+        """Backpressure: past a bound, drain the writer's queue here instead of letting it overflow.
 
         A results file is read faster than the writer thread builds records (they share the GIL).
+        The bound (half the queue, at most 4,096 records) keeps each drain short (~50 ms).
         """
         writer = self.runtime.writer(get_config())
-        if writer.pending > writer.max_queue // 2:
+        if writer.pending >= max(1, min(writer.max_queue // 2, 4096)):
             writer.flush()
 
     def close(self) -> None:

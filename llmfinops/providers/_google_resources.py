@@ -334,7 +334,7 @@ def _record_batch(runtime: ClientRuntime, job: dict[str, Any]) -> None:
         resp = item.get("response") if isinstance(item, dict) else None
         key = _dig(item, "metadata", "key")
         key = key if isinstance(key, str) else None
-        _record_result(runtime, name, model, when, resp, key, None, key or f"#{index}")
+        _record_result(runtime, name, model, when, resp, key, None, f"#{index}")
 
 
 def _record_result(
@@ -352,8 +352,9 @@ def _record_result(
     ``resp`` is a ``GenerateContentResponse`` (its ``usageMetadata``) or an embedding result
     (``tokenCount``, all input). Returns whether it was billed (``False``: a failed request, or a
     response that reports no usage). ``tags``: the attribution to use instead of the current one.
-    ``item``: what identifies the request in the job (its key, or ``#<position>``): the record id
-    is derived from it, the same wherever and however often the result is read.
+    ``item``: what identifies the request in the job, ``#<position>`` (keys are the user's and need
+    not be unique): the record id is derived from it, the same wherever and however often the
+    result is read.
     """
     if not isinstance(resp, dict):
         return False  # a failed request of the batch: not billed

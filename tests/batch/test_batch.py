@@ -282,6 +282,18 @@ class TestAnthropic:
             2 * HAIKU[0],
         )
 
+    def test_no_double_record_after_the_adapter_read_the_results(self, fake_sleep: FakeSleep) -> None:
+        """Results the adapter already recorded (a read of the app's own) are not recorded again."""
+        server = AnthropicBatchServer()
+        client = anthropic_batch_client(server)
+        job, _, first = run(client, [msg(i) for i in range(2)], fake_sleep)
+        with capture_records() as recs:
+            list(client.messages.batches.results(job.id))  # the app reads them itself
+            again = batch.resume(client, job.id).results()
+        assert len(first) == 2
+        assert recs == []
+        assert [r.cost_usd for r in again] == [HAIKU[0], HAIKU[0]]
+
     def test_params_sent(self, fake_sleep: FakeSleep) -> None:
         """Each request is sent as {custom_id, params} with the messages.create arguments."""
         server = AnthropicBatchServer()

@@ -982,19 +982,6 @@ BATCH_LINES = [
 ]
 
 
-@pytest.fixture
-def batch_registry() -> Iterator[None]:
-    """The process-wide record of batch results already read, emptied around a test."""
-    from llmfinops.providers import _anthropic_batches as ab
-
-    ab._recorded.clear()
-    ab._recorded_count[0] = 0
-    yield
-    ab._recorded.clear()
-    ab._recorded_count[0] = 0
-
-
-@pytest.mark.usefixtures("batch_registry")
 class TestBatches:
     def test_results_recorded_per_request_at_batch_rates(self, records: list[CallRecord]) -> None:
         """Each succeeded result is one record at 50%, tagged with its custom_id; errors are not billed."""
@@ -1080,6 +1067,28 @@ class TestBatches:
         assert [r.id for r in records[2:]] == first_ids
         list(client.messages.batches.results("msgbatch_y"))  # another batch: its own ids
         assert not {r.id for r in records[4:]} & set(first_ids)
+
+    def test_a_result_that_failed_to_record_is_recorded_by_the_next_read(
+        self, records: list[CallRecord], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An internal failure on one result does not use up its once-per-process claim."""
+        from llmfinops.providers import anthropic as adapter
+
+        real = adapter._from_message
+        calls = [0]
+
+        def flaky(state: Any, msg: Any) -> None:
+            calls[0] += 1
+            if calls[0] == 1:
+                raise RuntimeError("boom")
+            real(state, msg)
+
+        client = llmfinops.wrap(anthropic_client(AnthropicMock(batch_results=BATCH_LINES)))
+        monkeypatch.setattr(adapter, "_from_message", flaky)
+        with pytest.warns(InternalErrorWarning):
+            list(client.messages.batches.results("msgbatch_f"))  # ticket-1 fails, ticket-2 recorded
+        list(client.messages.batches.results("msgbatch_f"))  # ticket-1 now, ticket-2 not again
+        assert sorted(r.tags["custom_id"] for r in records) == ["ticket-1", "ticket-2"]
 
     def test_sqlite_keeps_one_row_per_result(self, tmp_path: Any) -> None:
         """Two processes reading the same results into one SQLite database: one row per request."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -959,19 +958,6 @@ class TestCaches:
         assert recs[0].cost_usd == (100_000 * FLASH_IN + 100_000 * FLASH_STORAGE) / M
 
 
-@pytest.fixture
-def batch_registry() -> Iterator[None]:
-    """The process-wide registries of seen batch jobs and results files, emptied around a test."""
-    from llmfinops.providers import _google_resources as res
-
-    res._batches_seen.clear()
-    res._batch_files.clear()
-    yield
-    res._batches_seen.clear()
-    res._batch_files.clear()
-
-
-@pytest.mark.usefixtures("batch_registry")
 class TestBatches:
     def _job(self, name: str, state: str = "BATCH_STATE_SUCCEEDED") -> dict[str, Any]:
         return batch_job(
@@ -1019,7 +1005,7 @@ class TestBatches:
             client.batches.get(name="batches/job0020")
         assert len(recs) == 4
         assert [r.id for r in recs[:2]] == [r.id for r in recs[2:]]
-        assert recs[0].id == stable_id("google", "batches/job0020", "request-1")
+        assert recs[0].id == stable_id("google", "batches/job0020", "#0")
 
     def test_running_job_records_nothing(self) -> None:
         """A job that has not finished has no billed results yet."""
@@ -1062,7 +1048,7 @@ class TestBatches:
             {"batch_job": job, "batch_request_key": "request-1"},
             {"batch_job": job, "batch_request_key": "request-3"},
         ]
-        assert [r.id for r in recs] == [stable_id("google", job, k) for k in ("request-1", "request-3")]
+        assert [r.id for r in recs] == [stable_id("google", job, f"#{i}") for i in (0, 2)]  # by position
 
     def test_file_results_are_recorded_when_downloaded(self) -> None:
         """A job whose results went to a file: one record per billed line of its download, once."""
@@ -1338,6 +1324,36 @@ class TestBatchResultsReader:
         reader.close()
         llmfinops.flush()
         assert len(sink.records) == reader.recorded == 3000
+        assert llmfinops.get_config().writer().stats()["dropped_overflow"] == 0
+
+    def test_repeated_keys_still_give_distinct_ids(self, tmp_path: Any) -> None:
+        """Keys are the user's and may repeat: ids come from the position, and SQLite keeps every row."""
+        from llmfinops.sinks import SQLiteSink, read_sqlite
+
+        sink = SQLiteSink(tmp_path / "calls.db")
+        llmfinops.configure(sinks=[sink])
+        _, make = self._reader()
+        reader = make()
+        line = json.dumps({"key": "same", "response": pro_response(prompt_tokens=1000)}).encode() + b"\n"
+        reader.feed(line * 3)
+        reader.close()
+        llmfinops.flush()
+        rows = list(read_sqlite(tmp_path / "calls.db"))
+        assert (len(rows), sum(r.input_tokens for r in rows)) == (3, 3000)
+
+    def test_a_tiny_writer_queue_does_not_overflow(self) -> None:
+        """Backpressure is checked on every record, so even a 10-record queue drops nothing."""
+        from llmfinops.sinks import MemorySink
+
+        sink = MemorySink()
+        llmfinops.configure(sinks=[sink], max_queue=10)
+        _, make = self._reader()
+        reader = make()
+        line = json.dumps({"key": "k", "response": pro_response(prompt_tokens=100)}).encode() + b"\n"
+        reader.feed(line * 500)
+        reader.close()
+        llmfinops.flush()
+        assert len(sink.records) == 500
         assert llmfinops.get_config().writer().stats()["dropped_overflow"] == 0
 
     def test_responses_without_usage_and_garbage_lines(self, caplog: Any) -> None:
