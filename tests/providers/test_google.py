@@ -1311,50 +1311,35 @@ class TestBatchResultsReader:
         assert len(recs) == 6
         assert a.recorded + b.recorded == 6
 
-    def test_a_large_file_does_not_overflow_the_writer_queue(self) -> None:
-        """Read faster than the writer builds records: the reader drains the queue, nothing is dropped."""
+    def _read_same_line(self, n: int, *, key: str, prompt_tokens: int) -> Any:
+        """A fresh reader fed ``n`` identical billed lines, closed, the writer flushed."""
+        reader = self._reader()[1]()
+        line = json.dumps({"key": key, "response": pro_response(prompt_tokens=prompt_tokens)}).encode()
+        reader.feed((line + b"\n") * n)
+        reader.close()
+        llmfinops.flush()
+        return reader
+
+    @pytest.mark.parametrize(("max_queue", "lines"), [(200, 3000), (10, 500)])
+    def test_the_writer_queue_does_not_overflow(self, max_queue: int, lines: int) -> None:
+        """Read faster than the writer builds records: the reader drains the queue (checked on every
+        record, so even a 10-record queue drops nothing)."""
         from llmfinops.sinks import MemorySink
 
         sink = MemorySink()
-        llmfinops.configure(sinks=[sink], max_queue=200)
-        _, make = self._reader()
-        reader = make()
-        line = json.dumps({"key": "k", "response": pro_response(prompt_tokens=100)}).encode() + b"\n"
-        reader.feed(line * 3000)
-        reader.close()
-        llmfinops.flush()
-        assert len(sink.records) == reader.recorded == 3000
+        llmfinops.configure(sinks=[sink], max_queue=max_queue)
+        reader = self._read_same_line(lines, key="k", prompt_tokens=100)
+        assert len(sink.records) == reader.recorded == lines
         assert llmfinops.get_config().writer().stats()["dropped_overflow"] == 0
 
     def test_repeated_keys_still_give_distinct_ids(self, tmp_path: Any) -> None:
         """Keys are the user's and may repeat: ids come from the position, and SQLite keeps every row."""
         from llmfinops.sinks import SQLiteSink, read_sqlite
 
-        sink = SQLiteSink(tmp_path / "calls.db")
-        llmfinops.configure(sinks=[sink])
-        _, make = self._reader()
-        reader = make()
-        line = json.dumps({"key": "same", "response": pro_response(prompt_tokens=1000)}).encode() + b"\n"
-        reader.feed(line * 3)
-        reader.close()
-        llmfinops.flush()
+        llmfinops.configure(sinks=[SQLiteSink(tmp_path / "calls.db")])
+        self._read_same_line(3, key="same", prompt_tokens=1000)
         rows = list(read_sqlite(tmp_path / "calls.db"))
         assert (len(rows), sum(r.input_tokens for r in rows)) == (3, 3000)
-
-    def test_a_tiny_writer_queue_does_not_overflow(self) -> None:
-        """Backpressure is checked on every record, so even a 10-record queue drops nothing."""
-        from llmfinops.sinks import MemorySink
-
-        sink = MemorySink()
-        llmfinops.configure(sinks=[sink], max_queue=10)
-        _, make = self._reader()
-        reader = make()
-        line = json.dumps({"key": "k", "response": pro_response(prompt_tokens=100)}).encode() + b"\n"
-        reader.feed(line * 500)
-        reader.close()
-        llmfinops.flush()
-        assert len(sink.records) == 500
-        assert llmfinops.get_config().writer().stats()["dropped_overflow"] == 0
 
     def test_responses_without_usage_and_garbage_lines(self, caplog: Any) -> None:
         """A response that reports no usage warns once; a line that is not JSON is logged."""
