@@ -16,7 +16,13 @@ from google.genai import types
 
 import llmfinops
 from llmfinops.sinks import JSONLSink
-from llmfinops.testing.google import GoogleMock, google_client
+from llmfinops.testing.google import (
+    GoogleMock,
+    batch_job,
+    batch_results_file,
+    generate_content_response,
+    google_client,
+)
 
 
 def show(record: llmfinops.CallRecord) -> None:
@@ -28,16 +34,23 @@ def show(record: llmfinops.CallRecord) -> None:
     )
 
 
-def make_client() -> genai.Client:
+def make_client() -> tuple[genai.Client, GoogleMock | None]:
     if os.environ.get("GEMINI_API_KEY"):
-        return genai.Client()
+        return genai.Client(), None
     mock = GoogleMock(prompt_tokens=12_000, cached_tokens=8_000, candidates_tokens=300, thoughts_tokens=900)
-    return google_client(mock)
+    # A finished batch job whose results went to a file (two answers and one failed request).
+    mock.batches["batches/nightly-1"] = batch_job(
+        name="batches/nightly-1", model="models/gemini-2.5-flash", responses_file="files/batch-nightly-1"
+    )
+    answer = generate_content_response(model_version="gemini-2.5-flash", prompt_tokens=4_000)
+    mock.files["files/batch-nightly-1"] = batch_results_file([answer, None, answer])
+    return google_client(mock), mock
 
 
 async def main() -> None:
     llmfinops.configure(sinks=[JSONLSink("llmfinops_calls.jsonl"), show], service="example")
-    client = llmfinops.wrap(make_client(), tags={"team": "docs"})
+    raw, mock = make_client()
+    client = llmfinops.wrap(raw, tags={"team": "docs"})
 
     # One call; with thinking, the thoughts are billed as output on top of the answer.
     client.models.generate_content(
@@ -66,6 +79,14 @@ async def main() -> None:
     # Attribute spend per feature.
     with llmfinops.tags(feature="search"):
         await client.aio.models.generate_content(model="gemini-2.5-flash", contents="Hi")
+
+    # Batch results in a file: recorded (at batch rates) as the file is downloaded through the
+    # wrapped client, once the polling loop has seen the job finished. Offline only here: with a
+    # real key, use the name of one of your own finished jobs.
+    if mock is not None:
+        job = client.batches.get(name="batches/nightly-1")
+        if job.dest is not None and job.dest.file_name:
+            client.files.download(file=job.dest.file_name)
 
     llmfinops.unwrap(client)
 
